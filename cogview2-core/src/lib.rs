@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod attention;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod generation;
+pub mod layer;
+pub mod layernorm;
+pub mod layout;
+pub mod mlp;
+pub mod sampling;
+pub mod transformer;
+pub mod weights;
+
+pub use attention::{AttentionBias, SelfAttention};
+pub use cache::KvCache;
+pub use config::{CogLmConfig, LayerNormOrder, PbRelax};
+pub use error::{CoreError, Result};
+pub use generation::{generate_image_tokens, GenerationOptions, ImagePrompt, Stage1Decoder};
+pub use layer::TransformerLayer;
+pub use layernorm::LayerNorm;
+pub use layout::{TextToImageLayout, DEFAULT_ATTN_PLUS, IMAGE_POSITION_OFFSET};
+pub use mlp::Mlp;
+pub use sampling::{ClusterTable, DeviceSampler, Sampler};
+pub use transformer::{CogLm, Transformer};
+pub use weights::SafetensorsWeights;

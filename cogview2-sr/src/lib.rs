@@ -1,0 +1,1 @@
+//! Direct (DSR) and iterative (ITERSR, LoPAR) super-resolution on top of CogLM (in progress).

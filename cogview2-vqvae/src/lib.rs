@@ -1,0 +1,1 @@
+//! The hierarchical VQ-VAE image codec (in progress).
