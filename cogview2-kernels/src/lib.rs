@@ -1,1 +1,15 @@
-//! cubecl kernels of CogView2: 2-D local attention and the LoPAR step, each with a plain burn-ops reference (in progress).
+#![doc = include_str!("../README.md")]
+
+pub mod backend;
+pub mod error;
+pub mod geometry;
+pub mod keys;
+pub mod ops;
+pub mod reference;
+
+pub use backend::LocalAttentionBackend;
+pub use error::{KernelError, Result};
+pub use geometry::{Geometry, Window};
+pub use keys::{DenseKeys, ExtraKeys, WindowKeys};
+pub use ops::{local_attention, similar, weighting};
+pub use reference::{local_attention_fused, local_similar, local_weighting, OUT_OF_GRID};

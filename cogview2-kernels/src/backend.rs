@@ -1,0 +1,31 @@
+//! The backend extension trait (burn's custom-kernel pattern): every method defaults to the plain burn-ops
+//! reference; the cubecl backends override it with the kernels (`cube` module, features `wgpu` / `cuda`).
+
+use burn::backend::{Flex, NdArray};
+use burn::tensor::{backend::Backend, Tensor};
+
+use crate::error::Result;
+use crate::keys::{ExtraKeys, WindowKeys};
+use crate::reference;
+
+/// A backend that runs CogView2's local attention. See [`crate::reference`] for the shapes and semantics.
+pub trait LocalAttentionBackend: Backend {
+    /// `f_similar`: `q [B, C, H, W]`, `k [B or 1, C, h, w]` → scores `[B, H, W, P]`.
+    fn local_similar(q: Tensor<Self, 4>, k: Tensor<Self, 4>, kh: usize, kw: usize, causal: bool) -> Result<Tensor<Self, 4>> {
+        reference::local_similar(q, k, kh, kw, causal)
+    }
+
+    /// `f_weighting`: `v [B or 1, C, h, w]`, `weights [B, H, W, P]` → `[B, C, H, W]`.
+    fn local_weighting(v: Tensor<Self, 4>, weights: Tensor<Self, 4>, kh: usize, kw: usize, causal: bool) -> Result<Tensor<Self, 4>> {
+        reference::local_weighting(v, weights, kh, kw, causal)
+    }
+
+    /// Scores over `[extra | local window]`, one softmax, weighted sum: `q [B, C, H, W]` → `[B, C, H, W]`.
+    fn local_attention_fused(q: Tensor<Self, 4>, extra: Option<ExtraKeys<Self>>, local: WindowKeys<Self>) -> Result<Tensor<Self, 4>> {
+        reference::local_attention_fused(q, extra, local)
+    }
+}
+
+impl LocalAttentionBackend for NdArray {}
+
+impl LocalAttentionBackend for Flex {}
