@@ -100,7 +100,22 @@ impl<B: Backend> TransformerLayer<B> {
         x: Tensor<B, 3>,
         attend: impl FnOnce(&SelfAttention<B>, Tensor<B, 3>) -> Tensor<B, 3>,
     ) -> Tensor<B, 3> {
-        let mut attended = attend(&self.attention, self.input_layernorm.forward(x.clone()));
+        match self.try_forward_with_attention(x, |attention, normed| {
+            Ok::<_, std::convert::Infallible>(attend(attention, normed))
+        }) {
+            Ok(x) => x,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`forward_with_attention`](Self::forward_with_attention) with a fallible attention (e.g. a kernel call that
+    /// checks its shapes); the layer stops at the first error.
+    pub fn try_forward_with_attention<E>(
+        &self,
+        x: Tensor<B, 3>,
+        attend: impl FnOnce(&SelfAttention<B>, Tensor<B, 3>) -> std::result::Result<Tensor<B, 3>, E>,
+    ) -> std::result::Result<Tensor<B, 3>, E> {
+        let mut attended = attend(&self.attention, self.input_layernorm.forward(x.clone()))?;
         if let Some(ln) = &self.third_layernorm {
             attended = ln.forward(attended);
         }
@@ -109,6 +124,6 @@ impl<B: Backend> TransformerLayer<B> {
         if let Some(ln) = &self.fourth_layernorm {
             mlp_out = ln.forward(mlp_out);
         }
-        x + mlp_out
+        Ok(x + mlp_out)
     }
 }
