@@ -16,7 +16,7 @@ pub struct LayerNorm<B: Backend> {
     pub bias: Param<Tensor<B, 1>>,
     /// Variance epsilon.
     pub epsilon: f64,
-    /// PB-relax α: when set, the input is first divided by `max|x| / α` (per row).
+    /// PB-relax α: when set, the input is first divided by `max|x| / α` (per row) and `eps` rescaled to match.
     pub pb_relax_alpha: Option<f64>,
 }
 
@@ -67,16 +67,27 @@ pub fn layer_norm<B: Backend, const D: usize>(
     epsilon: f64,
     pb_relax_alpha: Option<f64>,
 ) -> Tensor<B, D> {
-    let x = match pb_relax_alpha {
+    let (var, mean, x, epsilon) = match pb_relax_alpha {
         Some(alpha) => {
             let scale = x.clone().abs().max_dim(D - 1).detach().div_scalar(alpha);
             // An all-zero row stays zero instead of becoming 0/0.
             let zero = scale.clone().equal_elem(0.0);
-            x / scale.mask_fill(zero, 1.0)
+            let scale = scale.mask_fill(zero, 1.0);
+            let x = x / scale.clone();
+            let (var, mean) = x.clone().var_mean_bias(D - 1);
+            // eps / scale² keeps the result exactly LN(x): (x−μ)/c / sqrt(var/c² + eps/c²).
+            let epsilon = scale.powi_scalar(2).recip().mul_scalar(epsilon);
+            (var, mean, x, epsilon)
         }
-        None => x,
+        None => {
+            let (var, mean) = x.clone().var_mean_bias(D - 1);
+            let epsilon = var.zeros_like().add_scalar(epsilon);
+            (var, mean, x, epsilon)
+        }
     };
-    let (var, mean) = x.clone().var_mean_bias(D - 1);
-    let normed = (x - mean) / var.add_scalar(epsilon).sqrt();
+    let denominator = (var + epsilon).sqrt();
+    // Only a constant row in half precision (eps/c² underflowing) has a zero denominator; its numerator is 0 too.
+    let zero = denominator.clone().equal_elem(0.0);
+    let normed = (x - mean) / denominator.mask_fill(zero, 1.0);
     normed * weight.unsqueeze::<D>() + bias.unsqueeze::<D>()
 }

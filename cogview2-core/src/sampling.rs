@@ -13,14 +13,18 @@ use rand::RngCore;
 
 use crate::error::{CoreError, Result};
 
-/// Logit given to tokens outside the chosen cluster (the official code uses fp16's lowest value, not −∞).
-pub const EXCLUDED_LOGIT: f64 = -65504.0;
 
 /// A fixed grouping of image codes into clusters (the official `cluster_label.npy`: 20 000 codes, 500 clusters).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClusterTable {
     labels: Arc<Vec<i64>>,
     num_clusters: usize,
+    /// Tokens ordered by cluster (stable), so each cluster is a contiguous run.
+    by_cluster: Arc<Vec<i64>>,
+    /// Start of each cluster's run in `by_cluster`.
+    starts: Arc<Vec<i64>>,
+    /// Size of each cluster.
+    sizes: Arc<Vec<i64>>,
 }
 
 impl std::fmt::Debug for ClusterTable {
@@ -43,9 +47,26 @@ impl ClusterTable {
                 "cluster label {label} of token {token} is outside [0, {num_clusters})"
             )));
         }
+        let mut sizes = vec![0i64; num_clusters];
+        for &l in &labels {
+            sizes[l as usize] += 1;
+        }
+        let starts: Vec<i64> = sizes
+            .iter()
+            .scan(0, |acc, &n| {
+                let start = *acc;
+                *acc += n;
+                Some(start)
+            })
+            .collect();
+        let mut by_cluster: Vec<i64> = (0..labels.len() as i64).collect();
+        by_cluster.sort_by_key(|&t| labels[t as usize]);
         Ok(Self {
             labels: Arc::new(labels),
             num_clusters,
+            by_cluster: Arc::new(by_cluster),
+            starts: Arc::new(starts),
+            sizes: Arc::new(sizes),
         })
     }
 
@@ -68,6 +89,11 @@ impl ClusterTable {
     /// Number of clusters.
     pub fn num_clusters(&self) -> usize {
         self.num_clusters
+    }
+
+    /// Tokens in the largest cluster.
+    pub fn max_cluster_size(&self) -> usize {
+        self.sizes.iter().copied().max().unwrap_or(0) as usize
     }
 }
 
@@ -164,16 +190,13 @@ impl Sampler {
     /// Prepares the sampler for logits of width `num_tokens` on `device` (uploads the cluster table once).
     pub fn to_device<B: Backend>(&self, num_tokens: usize, device: &B::Device) -> Result<DeviceSampler<B>> {
         self.validate(num_tokens)?;
-        let labels = match self {
-            Self::Cluster { table, .. } => Some(Tensor::from_data(
-                TensorData::new(table.labels().to_vec(), [1, table.num_tokens()]),
-                device,
-            )),
+        let clusters = match self {
+            Self::Cluster { table, .. } => Some(DeviceClusters::new(table, device)),
             _ => None,
         };
         Ok(DeviceSampler {
             sampler: self.clone(),
-            labels,
+            clusters,
             device: device.clone(),
         })
     }
@@ -183,8 +206,51 @@ impl Sampler {
 #[derive(Debug, Clone)]
 pub struct DeviceSampler<B: Backend> {
     sampler: Sampler,
-    labels: Option<Tensor<B, 2, Int>>,
+    clusters: Option<DeviceClusters<B>>,
     device: B::Device,
+}
+
+/// A [`ClusterTable`] uploaded to a device.
+#[derive(Debug, Clone)]
+struct DeviceClusters<B: Backend> {
+    /// `[1, num_tokens]` label of each token.
+    labels: Tensor<B, 2, Int>,
+    /// `[1, num_tokens]` tokens ordered by cluster.
+    by_cluster: Tensor<B, 2, Int>,
+    /// `[1, num_clusters]` start of each cluster in `by_cluster`.
+    starts: Tensor<B, 2, Int>,
+    /// `[1, num_clusters]` cluster sizes.
+    sizes: Tensor<B, 2, Int>,
+    /// `[1, max_cluster_size]` 0, 1, 2, …
+    offsets: Tensor<B, 2, Int>,
+}
+
+impl<B: Backend> DeviceClusters<B> {
+    fn new(table: &ClusterTable, device: &B::Device) -> Self {
+        let row = |v: &[i64]| Tensor::from_data(TensorData::new(v.to_vec(), [1, v.len()]), device);
+        let m = table.max_cluster_size();
+        Self {
+            labels: row(&table.labels),
+            by_cluster: row(&table.by_cluster),
+            starts: row(&table.starts),
+            sizes: row(&table.sizes),
+            offsets: Tensor::arange(0..m as i64, device).reshape([1, m]),
+        }
+    }
+
+    /// The tokens of each row's chosen cluster, `[batch, max_cluster_size]`, and which of those slots are padding.
+    fn members(&self, cluster: Tensor<B, 2, Int>) -> (Tensor<B, 2, Int>, Tensor<B, 2, burn::tensor::Bool>) {
+        let [b, _] = cluster.dims();
+        let [_, m] = self.offsets.dims();
+        let [_, n] = self.by_cluster.dims();
+        let [_, c] = self.starts.dims();
+        let start = self.starts.clone().expand([b, c]).gather(1, cluster.clone());
+        let size = self.sizes.clone().expand([b, c]).gather(1, cluster);
+        let offsets = self.offsets.clone().expand([b, m]);
+        let padding = offsets.clone().greater_equal(size.expand([b, m]));
+        let slots = (start.expand([b, m]) + offsets).clamp_max((n - 1) as i64);
+        (self.by_cluster.clone().expand([b, n]).gather(1, slots), padding)
+    }
 }
 
 /// A uniform in the open interval (0, 1): an exact 0 could select a zero-probability token in the inverse CDF.
@@ -230,14 +296,17 @@ impl<B: Backend> DeviceSampler<B> {
                 cluster_temperature,
                 table,
             } => {
-                let labels = self.labels(table, b);
+                let clusters = self.clusters(table);
                 let scaled = logits.div_scalar(*temperature);
-                let (top_mass, top_ids) = top_cluster_masses(scaled.clone(), labels.clone(), table.num_clusters(), *top_k_clusters);
+                let labels = clusters.labels.clone().expand(scaled.dims());
+                let (top_mass, top_ids) = top_cluster_masses(scaled.clone(), labels, table.num_clusters(), *top_k_clusters);
                 let cluster = top_ids.gather(1, categorical(top_mass, uniform_column()));
-                let [_, n] = scaled.dims();
-                let outside = labels.equal(cluster.expand([b, n])).bool_not();
-                let probs = softmax(scaled.mask_fill(outside, EXCLUDED_LOGIT).div_scalar(*cluster_temperature), 1);
-                categorical(probs, uniform_column())
+                // Only the chosen cluster's members can be drawn: softmax over them alone (≤ max cluster size
+                // instead of all tokens; the official code masks the others to −65504, which gives them exactly 0).
+                let (members, padding) = clusters.members(cluster);
+                let member_logits = scaled.gather(1, members.clone()).mask_fill(padding, f64::NEG_INFINITY);
+                let probs = softmax(member_logits.div_scalar(*cluster_temperature), 1);
+                members.gather(1, categorical(probs, uniform_column()))
             }
         };
         ids.reshape([b])
@@ -262,7 +331,7 @@ impl<B: Backend> DeviceSampler<B> {
                 table,
             } => {
                 let c = table.num_clusters();
-                let labels = self.labels(table, b);
+                let labels = self.clusters(table).labels.clone().expand([b, n]);
                 let scaled = logits.div_scalar(*temperature);
                 let (top_mass, top_ids) = top_cluster_masses(scaled.clone(), labels.clone(), c, *top_k_clusters);
                 let total = top_mass.clone().sum_dim(1);
@@ -279,12 +348,9 @@ impl<B: Backend> DeviceSampler<B> {
         }
     }
 
-    /// The cluster labels as `[batch, num_tokens]` (uploaded once by [`Sampler::to_device`]).
-    fn labels(&self, table: &ClusterTable, batch: usize) -> Tensor<B, 2, Int> {
-        let labels = self.labels.clone().unwrap_or_else(|| {
-            Tensor::from_data(TensorData::new(table.labels().to_vec(), [1, table.num_tokens()]), &self.device)
-        });
-        labels.expand([batch, table.num_tokens()])
+    /// The cluster table on the device (uploaded once by [`Sampler::to_device`]).
+    fn clusters(&self, table: &ClusterTable) -> DeviceClusters<B> {
+        self.clusters.clone().unwrap_or_else(|| DeviceClusters::new(table, &self.device))
     }
 }
 

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use burn::module::{Module, Param};
+use burn::tensor::ElementConversion;
 use burn::nn::{Dropout, DropoutConfig, Embedding};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor};
@@ -88,12 +89,16 @@ impl<B: Backend> CogLm<B> {
         })
     }
 
-    /// Loads a safetensors file that must hold exactly this model's tensors.
-    pub fn from_safetensors(config: &CogLmConfig, path: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
-        let mut weights = SafetensorsWeights::open(path)?;
+    /// Builds the model from weights that must hold exactly its tensors.
+    pub fn from_weights(config: &CogLmConfig, mut weights: SafetensorsWeights, device: &B::Device) -> Result<Self> {
         let model = Self::load(config, &mut weights, device)?;
         weights.finish()?;
         Ok(model)
+    }
+
+    /// Loads a safetensors file that must hold exactly this model's tensors.
+    pub fn from_safetensors(config: &CogLmConfig, path: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        Self::from_weights(config, SafetensorsWeights::open(path)?, device)
     }
 
     /// Loads a model directory: `config.json` (or SAT's `model_config.json`) and `weights.safetensors`.
@@ -258,4 +263,3 @@ fn check_range<B: Backend>(
     Ok(())
 }
 
-use burn::tensor::ElementConversion;
