@@ -2,10 +2,11 @@
 //! reference; the cubecl backends override it with the kernels (`cube` module, features `wgpu` / `cuda`).
 
 use burn::backend::{Flex, NdArray};
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Bool, Int, Tensor};
 
 use crate::error::Result;
 use crate::keys::{ExtraKeys, WindowKeys};
+use crate::lopar::{self, StepConfig};
 use crate::reference;
 
 /// A backend that runs CogView2's local attention. See [`crate::reference`] for the shapes and semantics.
@@ -29,3 +30,15 @@ pub trait LocalAttentionBackend: Backend {
 impl LocalAttentionBackend for NdArray {}
 
 impl LocalAttentionBackend for Flex {}
+
+/// A backend that runs the LoPAR sampling step. See [`crate::lopar::step`].
+pub trait LoparBackend: Backend {
+    /// `logits [B, N, V]`, `tokens [B, N]`, `mask [N]` → tokens with the masked positions drawn.
+    fn lopar_step(logits: Tensor<Self, 3>, tokens: Tensor<Self, 2, Int>, mask: Tensor<Self, 1, Bool>, config: &StepConfig) -> Result<Tensor<Self, 2, Int>> {
+        lopar::step(logits, tokens, mask, config)
+    }
+}
+
+impl LoparBackend for NdArray {}
+
+impl LoparBackend for Flex {}
