@@ -36,6 +36,11 @@ fn codes(seed: u64, n_embed: usize, device: &burn::backend::ndarray::NdArrayDevi
     Tensor::from_data(TensorData::new(ids, [1, GRID, GRID]), device)
 }
 
+/// 1-minute load average where the OS exposes it (Linux), else null.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
 fn main() {
     let channels: Vec<usize> =
         env_or("VQVAE_BENCH_CHANNELS", "128,64").split(',').map(|c| c.trim().parse().expect("channels")).collect();
@@ -78,6 +83,8 @@ fn main() {
             "max_s": times[times.len() - 1],
             "runs": times,
             "threads": threads,
+            // The machines are shared: the 1-minute load average says how contended the timing was.
+            "load_avg_1m": load_average(),
         }));
     }
     let json = serde_json::to_string_pretty(&serde_json::json!({ "results": results })).expect("json");
