@@ -209,7 +209,7 @@ impl<B: Backend> CogLm<B> {
     pub fn image_logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         let [_, h] = self.transformer.word_embeddings.weight.dims();
         let w = self.transformer.word_embeddings.weight.val().slice([0..self.num_image_tokens, 0..h]);
-        hidden.matmul(w.transpose().unsqueeze::<3>())
+        tied_projection(hidden, w)
     }
 
     /// Logits over the whole vocabulary (SAT's default `final_forward`, used for text scoring).
@@ -217,7 +217,7 @@ impl<B: Backend> CogLm<B> {
     /// # Shapes
     /// - `[batch, seq, hidden]` → `[batch, seq, vocab_size]`.
     pub fn vocab_logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
-        hidden.matmul(self.transformer.word_embeddings.weight.val().transpose().unsqueeze::<3>())
+        tied_projection(hidden, self.transformer.word_embeddings.weight.val())
     }
 
     /// Full forward to image logits.
@@ -239,6 +239,15 @@ impl<B: Backend> CogLm<B> {
         let (x, hidden) = self.run_layers(self.embed(tokens, positions), bias, None, true);
         Ok((self.image_logits(self.transformer.final_layernorm.forward(x)), hidden))
     }
+}
+
+/// `hidden · wᵀ` for a table `w` `[rows, hidden]`, computed as `(w · hiddenᵀ)ᵀ`: the table is used in its stored
+/// row-major layout, so backends that need contiguous operands copy only the small hidden states, never the
+/// 20 000-row table (which a transposed view of it would cost on every generated token).
+fn tied_projection<B: Backend>(hidden: Tensor<B, 3>, w: Tensor<B, 2>) -> Tensor<B, 3> {
+    let [b, s, h] = hidden.dims();
+    let [rows, _] = w.dims();
+    w.matmul(hidden.reshape([b * s, h]).transpose()).transpose().reshape([b, s, rows])
 }
 
 fn check_range<B: Backend>(

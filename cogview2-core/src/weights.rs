@@ -152,10 +152,19 @@ impl SafetensorsWeights {
         d_output: usize,
         device: &B::Device,
     ) -> Result<Linear<B>> {
-        let weight: Tensor<B, 2> = self.take(&format!("{prefix}.weight"), [d_output, d_input], device)?;
+        let out_in = self.take_f32(&format!("{prefix}.weight"), &[d_output, d_input])?;
+        // Transposed on the host so the parameter is contiguous: a transposed view would be re-laid out by some
+        // backends on every matmul.
+        let mut in_out = vec![0.0f32; out_in.len()];
+        for (o, row) in out_in.chunks_exact(d_input.max(1)).enumerate() {
+            for (i, &w) in row.iter().enumerate() {
+                in_out[i * d_output + o] = w;
+            }
+        }
+        let weight = Tensor::<B, 2>::from_data(TensorData::new(in_out, [d_input, d_output]), device);
         let bias: Tensor<B, 1> = self.take(&format!("{prefix}.bias"), [d_output], device)?;
         Ok(Linear {
-            weight: Param::from_tensor(weight.transpose()),
+            weight: Param::from_tensor(weight),
             bias: Some(Param::from_tensor(bias)),
         })
     }
