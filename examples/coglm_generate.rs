@@ -43,8 +43,8 @@ struct Args {
     /// Sample from the top-k logits instead of taking the argmax.
     #[arg(long)]
     top_k: Option<usize>,
-    /// CPU backend: ndarray or flex.
-    #[arg(long, default_value = "ndarray")]
+    /// CPU backend: flex (faster) or ndarray.
+    #[arg(long, default_value = "flex")]
     backend: String,
     /// Time the generation instead of printing tokens.
     #[arg(long)]

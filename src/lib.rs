@@ -2,14 +2,29 @@
 //!
 //! CogView2 — hierarchical text-to-image transformers — in Rust on [burn](https://burn.dev).
 //!
-//! This facade re-exports the workspace crates:
+//! [`Pipeline`] runs the whole system: CogLM draws a low-res grid of image tokens from the prompt, direct
+//! super-resolution (DSR) turns it into a hi-res grid in one pass, iterative super-resolution (ITERSR) refines it
+//! with LoPAR, and the VQ-VAE decodes it to pixels.
+//!
+//! ```no_run
+//! use cogview2::{CpuBackend, Pipeline, Request};
+//!
+//! let pipeline = Pipeline::<CpuBackend>::from_dir("model", &Default::default())?;
+//! let images = pipeline.text_to_image(&Request::new("a red circle"))?;
+//! images[0].save("red-circle.png").expect("write PNG");
+//! # Ok::<(), cogview2::Error>(())
+//! ```
+//!
+//! The workspace crates are re-exported:
 //! - [`core`] (`cogview2-core`): CogLM, its layout, KV cache, samplers and weight loading;
 //! - [`icetk`] (`cogview2-icetk`): the unified text/image tokenizer;
 //! - [`vqvae`] (`cogview2-vqvae`): the image codec;
 //! - [`kernels`] (`cogview2-kernels`): local attention and LoPAR kernels;
 //! - [`sr`] (`cogview2-sr`): direct and iterative super-resolution.
-//!
-//! The text-to-image pipeline lands here on top of them.
+
+pub mod error;
+pub mod pipeline;
+pub mod recipe;
 
 pub use cogview2_core as core;
 pub use cogview2_icetk as icetk;
@@ -18,9 +33,12 @@ pub use cogview2_sr as sr;
 pub use cogview2_vqvae as vqvae;
 
 pub use cogview2_core::{CogLm, CogLmConfig, GenerationOptions, ImagePrompt, Sampler};
+pub use error::{Error, Result};
+pub use pipeline::{image_grid, ImageTokens, Pipeline, PipelineParts, Progress, Request, Stage, COMPRESS_RATE};
+pub use recipe::{Recipe, Style};
 
-/// The CPU backend used by the examples and tests.
-pub type CpuBackend = burn::backend::NdArray;
+/// The CPU backend used by the examples and tests (burn's Flex: faster than NdArray on these models).
+pub type CpuBackend = burn::backend::Flex;
 
 /// The CUDA backend (feature `cuda`).
 #[cfg(feature = "cuda")]

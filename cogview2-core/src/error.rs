@@ -106,6 +106,15 @@ pub enum CoreError {
     #[error("shape error: {0}")]
     Shape(String),
 
+    /// A NumPy array file (e.g. `cluster_label.npy`) cannot be used.
+    #[error("{file} is not a usable NumPy array file: {reason}")]
+    InvalidArrayFile {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// The prompt cannot be used for generation.
     #[error("invalid prompt: {0}")]
     InvalidPrompt(String),

@@ -10,6 +10,7 @@ pub mod layer;
 pub mod layernorm;
 pub mod layout;
 pub mod mlp;
+pub mod npy;
 pub mod sampling;
 pub mod transformer;
 pub mod weights;

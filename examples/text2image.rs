@@ -1,0 +1,231 @@
+//! Text → images with the whole CogView2 pipeline (CogLM → DSR → ITERSR → VQ-VAE).
+//!
+//! ```text
+//! cargo run --release --example text2image -- --prompt "a red circle"
+//! cargo run --release --example text2image -- --input-file prompts.txt --batch-size 4 --style none
+//! cargo run --release --example text2image -- --prompt "a red circle" --bench   # per-stage times
+//! ```
+//! Writes one PNG per sample and a grid PNG (3 per row) per prompt into `--output-dir`. `--model-dir` defaults to
+//! the model shipped in the repository (`model/`); see `docs/model-dir.md` for the layout of a model directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::Backend;
+use clap::Parser;
+use cogview2::{image_grid, Pipeline, Progress, Request, Stage, Style};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+#[derive(Parser, Debug)]
+#[command(about = "Generate images from text with CogView2")]
+struct Args {
+    /// The prompt.
+    #[arg(long, conflicts_with = "input_file", required_unless_present = "input_file")]
+    prompt: Option<String>,
+    /// A file with one prompt per line (empty lines skipped).
+    #[arg(long)]
+    input_file: Option<PathBuf>,
+    /// Prompt template: none, mainbody, photo, flat, comics, oil, sketch, isometric, chinese, watercolor.
+    #[arg(long, default_value = "mainbody")]
+    style: Style,
+    /// Images per prompt.
+    #[arg(long, default_value_t = 1)]
+    batch_size: usize,
+    /// Samples run through a model together.
+    #[arg(long, default_value_t = 8)]
+    max_inference_batch_size: usize,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// Stop after stage 1 (low-res image upscaled by nearest).
+    #[arg(long)]
+    only_first_stage: bool,
+    /// Model directory (default: the model shipped in the repository).
+    #[arg(long)]
+    model_dir: Option<PathBuf>,
+    /// cpu, cuda (feature `cuda`) or wgpu (feature `wgpu`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Where the PNGs go.
+    #[arg(long, default_value = "samples")]
+    output_dir: PathBuf,
+    /// Time each stage and append a JSON line to bench-out/text2image.jsonl.
+    #[arg(long)]
+    bench: bool,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    let args = Args::parse();
+    match args.device.as_str() {
+        "cpu" => run::<cogview2::CpuBackend>(&args),
+        #[cfg(feature = "cuda")]
+        "cuda" => run::<cogview2::CudaBackend>(&args),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => run::<cogview2::WgpuBackend>(&args),
+        other => bail!("device {other} is not available: use cpu, or build with --features cuda / wgpu"),
+    }
+}
+
+fn model_dir(args: &Args) -> Result<PathBuf> {
+    if let Some(dir) = &args.model_dir {
+        return Ok(dir.clone());
+    }
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("model");
+    if !shipped.join("coglm").exists() {
+        bail!(
+            "no --model-dir given and the repository has no default model at {} yet; pass a model directory \
+             (layout: docs/model-dir.md)",
+            shipped.display()
+        );
+    }
+    Ok(shipped)
+}
+
+fn prompts(args: &Args) -> Result<Vec<String>> {
+    if let Some(p) = &args.prompt {
+        return Ok(vec![p.clone()]);
+    }
+    let path = args.input_file.as_ref().context("--prompt or --input-file is required")?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let lines: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    if lines.is_empty() {
+        bail!("{} has no prompts", path.display());
+    }
+    Ok(lines)
+}
+
+/// A file-name stem from the prompt: its first 20 characters, path separators and control characters removed.
+fn stem(prompt: &str, index: usize) -> String {
+    let cleaned: String = prompt
+        .chars()
+        .filter(|c| !matches!(c, '/' | '\\') && !c.is_control())
+        .take(20)
+        .collect::<String>()
+        .trim()
+        .replace(' ', "_");
+    format!("{index:03}-{cleaned}")
+}
+
+/// One bar per stage, created when the stage first reports; per-stage wall times for `--bench`.
+struct StageBars {
+    multi: MultiProgress,
+    current: Option<(Stage, ProgressBar, Instant)>,
+    times: Vec<(Stage, f64)>,
+    /// Seconds of each ITERSR (LoPAR) iteration report.
+    lopar_laps: Vec<f64>,
+    last_report: Instant,
+}
+
+impl StageBars {
+    fn new() -> Self {
+        Self {
+            multi: MultiProgress::new(),
+            current: None,
+            times: Vec::new(),
+            lopar_laps: Vec::new(),
+            last_report: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, p: Progress) {
+        if p.stage == Stage::IterativeSuperResolution {
+            self.lopar_laps.push(self.last_report.elapsed().as_secs_f64());
+        }
+        self.last_report = Instant::now();
+        if self.current.as_ref().map(|(s, ..)| *s) != Some(p.stage) {
+            self.finish();
+            let bar = self.multi.add(ProgressBar::new(p.total as u64));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} {elapsed_precise}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(match p.stage {
+                Stage::Stage1 => "CogLM",
+                Stage::DirectSuperResolution => "DSR",
+                Stage::IterativeSuperResolution => "ITERSR",
+                Stage::Decode => "decode",
+            });
+            self.current = Some((p.stage, bar, Instant::now()));
+        }
+        if let Some((_, bar, _)) = &self.current {
+            bar.set_length(p.total as u64);
+            bar.set_position(p.done as u64);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((stage, bar, start)) = self.current.take() {
+            bar.finish();
+            self.times.push((stage, start.elapsed().as_secs_f64()));
+        }
+    }
+}
+
+fn run<B: Backend>(args: &Args) -> Result<()> {
+    let device = B::Device::default();
+    let dir = model_dir(args)?;
+    let load = Instant::now();
+    let pipeline = Pipeline::<B>::from_dir(&dir, &device).with_context(|| format!("loading {}", dir.display()))?;
+    let load_s = load.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&args.output_dir)?;
+    for (index, prompt) in prompts(args)?.iter().enumerate() {
+        let request = Request {
+            prompt: prompt.clone(),
+            style: args.style,
+            batch_size: args.batch_size,
+            max_inference_batch_size: args.max_inference_batch_size,
+            seed: args.seed,
+            only_first_stage: args.only_first_stage,
+            recipe: None,
+        };
+        let mut bars = StageBars::new();
+        let start = Instant::now();
+        let images = pipeline.text_to_image_with_progress(&request, &mut |p| bars.update(p))?;
+        bars.finish();
+        let total_s = start.elapsed().as_secs_f64();
+        let stem = stem(prompt, index);
+        for (i, image) in images.iter().enumerate() {
+            let path = args.output_dir.join(format!("{stem}-{i}.png"));
+            cogview2::vqvae::save_png(image, &path)?;
+            println!("{}", path.display());
+        }
+        if images.len() > 1 {
+            let grid = image_grid(&images, 3).context("images of one request share a size")?;
+            let path = args.output_dir.join(format!("{stem}-grid.png"));
+            cogview2::vqvae::save_png(&grid, &path)?;
+            println!("{}", path.display());
+        }
+        if args.bench {
+            write_bench(args, &dir, prompt, load_s, total_s, &bars)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_bench(args: &Args, dir: &Path, prompt: &str, load_s: f64, total_s: f64, bars: &StageBars) -> Result<()> {
+    let stages: serde_json::Map<String, serde_json::Value> =
+        bars.times.iter().map(|(stage, s)| (format!("{stage:?}"), (*s).into())).collect();
+    let line = serde_json::json!({
+        "bench": "text2image",
+        "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
+        "model_dir": dir.display().to_string(),
+        "device": args.device,
+        "prompt": prompt,
+        "batch_size": args.batch_size,
+        "only_first_stage": args.only_first_stage,
+        "load_s": load_s,
+        "total_s": total_s,
+        "per_image_s": total_s / args.batch_size as f64,
+        "stage_s": stages,
+        "lopar_iteration_s": bars.lopar_laps,
+    });
+    eprintln!("{line}");
+    std::fs::create_dir_all("bench-out")?;
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open("bench-out/text2image.jsonl")?;
+    writeln!(file, "{line}")?;
+    Ok(())
+}

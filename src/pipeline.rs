@@ -1,0 +1,451 @@
+//! The hierarchical text-to-image pipeline: CogLM (low-res tokens) → DSR (hi-res tokens in one pass) → ITERSR
+//! (LoPAR refinement) → VQ-VAE decode.
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor};
+use cogview2_core::{generate_image_tokens, ClusterTable, CogLm, GenerationOptions, ImagePrompt, Sampler};
+use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
+use cogview2_sr::{dsr_sampler, DsrModel, ItersrModel, LoparPattern, LoparSchedule};
+use cogview2_vqvae::{load_safetensors, tensor_to_images, CompressRate, Hvqvae, HvqvaeConfig};
+use image::RgbImage;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+use crate::recipe::{Recipe, Style};
+
+/// Pixels per image code at both levels (CogView2: 160 px ↔ 20×20, 480 px ↔ 60×60).
+pub const COMPRESS_RATE: CompressRate = CompressRate::X8;
+
+/// The official stage-1 limit: `len(text + <start_of_image>) ≤ 110`.
+pub const STAGE1_MAX_TEXT_TOKENS: usize = 109;
+
+/// The models of a pipeline, already loaded.
+pub struct PipelineParts<B: Backend> {
+    /// Text ↔ ids (its image-token count must be the models').
+    pub tokenizer: IceTokenizer,
+    /// Image codes ↔ pixels.
+    pub vqvae: Hvqvae<B>,
+    /// Stage 1.
+    pub coglm: CogLm<B>,
+    /// Direct super-resolution.
+    pub dsr: DsrModel<B>,
+    /// Iterative super-resolution.
+    pub itersr: ItersrModel<B>,
+    /// Grouping of image codes for cluster sampling.
+    pub clusters: ClusterTable,
+}
+
+/// A stage of the pipeline, as reported to progress callbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// CogLM draws the low-res tokens (`done`/`total` count tokens over the whole batch).
+    Stage1,
+    /// DSR draws every hi-res token in one pass (`done`/`total` count samples).
+    DirectSuperResolution,
+    /// One LoPAR iteration of ITERSR (`done`/`total` count iterations × samples).
+    IterativeSuperResolution,
+    /// The VQ-VAE turns tokens into pixels (`done`/`total` count samples).
+    Decode,
+}
+
+/// Progress of a running request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The stage running.
+    pub stage: Stage,
+    /// Units done in this stage.
+    pub done: usize,
+    /// Units in this stage.
+    pub total: usize,
+}
+
+/// One text-to-image request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The prompt (English or Chinese).
+    pub prompt: String,
+    /// Template and recipe.
+    pub style: Style,
+    /// Images to make. Every one is returned (the official loops drop samples past a multiple of 4).
+    pub batch_size: usize,
+    /// Samples run through a model together (memory bound).
+    pub max_inference_batch_size: usize,
+    /// Seed of every random draw: equal requests give equal images.
+    pub seed: u64,
+    /// Stop after stage 1 and upscale its image (nearest) to the final size, as the official `--only-first-stage`.
+    pub only_first_stage: bool,
+    /// Overrides the style's recipe.
+    pub recipe: Option<Recipe>,
+}
+
+impl Request {
+    /// A request with the official defaults (style mainbody, seed 1234, 1 image).
+    pub fn new(prompt: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            style: Style::default(),
+            batch_size: 1,
+            max_inference_batch_size: 8,
+            seed: 1234,
+            only_first_stage: false,
+            recipe: None,
+        }
+    }
+
+    fn recipe(&self) -> Recipe {
+        self.recipe.clone().unwrap_or_else(|| Recipe::for_style(self.style))
+    }
+}
+
+/// Image tokens of a request, at each level.
+#[derive(Debug, Clone)]
+pub struct ImageTokens<B: Backend> {
+    /// Stage-1 tokens `[batch, lo_rows·lo_cols]`.
+    pub lowres: Tensor<B, 2, Int>,
+    /// Super-resolved tokens `[batch, hi_rows·hi_cols]` (`None` with `only_first_stage`).
+    pub hires: Option<Tensor<B, 2, Int>>,
+}
+
+/// CogView2's hierarchical text-to-image system, ready to run.
+pub struct Pipeline<B: Backend> {
+    tokenizer: IceTokenizer,
+    vqvae: Hvqvae<B>,
+    coglm: CogLm<B>,
+    dsr: DsrModel<B>,
+    itersr: ItersrModel<B>,
+    clusters: ClusterTable,
+    device: B::Device,
+}
+
+impl<B: Backend> Pipeline<B> {
+    /// Checks that the models fit together (vocabularies, grids, special ids) and builds the pipeline.
+    pub fn from_parts(parts: PipelineParts<B>, device: &B::Device) -> Result<Self> {
+        let pipeline = Self {
+            tokenizer: parts.tokenizer,
+            vqvae: parts.vqvae,
+            coglm: parts.coglm,
+            dsr: parts.dsr,
+            itersr: parts.itersr,
+            clusters: parts.clusters,
+            device: device.clone(),
+        };
+        pipeline.check_consistency()?;
+        Ok(pipeline)
+    }
+
+    /// Loads a model directory (see `docs/model-dir.md`):
+    /// `ice_text.model`, `cluster_label.npy`, and `coglm/`, `dsr/`, `itersr/`, `vqvae/`, each with `config.json`
+    /// (`model_config.json` also accepted for CogLM) and `weights.safetensors`.
+    pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        let _span = tracing::info_span!("load_pipeline", dir = %dir.display()).entered();
+        for entry in ["ice_text.model", "cluster_label.npy", "coglm", "dsr", "itersr", "vqvae"] {
+            if !dir.join(entry).exists() {
+                return Err(Error::ModelDir { dir: dir.to_path_buf(), reason: format!("{entry} is missing") });
+            }
+        }
+        let (_, coglm) = CogLm::from_dir(dir.join("coglm"), device)?;
+        let sp = SentencePieceModel::from_file(dir.join("ice_text.model"))?;
+        let image_tokens = u32::try_from(coglm.num_image_tokens)
+            .map_err(|_| Error::Inconsistent(format!("{} image tokens do not fit u32", coglm.num_image_tokens)))?;
+        let tokenizer = IceTokenizer::from_text_tokenizer(TextTokenizer::new(sp, image_tokens)?)?;
+        let vqvae_config = HvqvaeConfig::from_json_file(dir.join("vqvae/config.json"))?;
+        let vqvae = load_safetensors(&vqvae_config, dir.join("vqvae/weights.safetensors"), device)?;
+        let parts = PipelineParts {
+            tokenizer,
+            vqvae,
+            coglm,
+            dsr: DsrModel::from_dir(dir.join("dsr"), device)?,
+            itersr: ItersrModel::from_dir(dir.join("itersr"), device)?,
+            clusters: ClusterTable::from_npy_file(dir.join("cluster_label.npy"))?,
+        };
+        Self::from_parts(parts, device)
+    }
+
+    fn check_consistency(&self) -> Result<()> {
+        let fail = |reason: String| Err(Error::Inconsistent(reason));
+        let n = self.coglm.num_image_tokens;
+        let dsr = self.dsr.config();
+        let itersr = self.itersr.config();
+        for (what, count) in [
+            ("DSR", dsr.base.num_image_tokens),
+            ("ITERSR", itersr.base.num_image_tokens),
+            ("the VQ-VAE codebook", self.vqvae.quantize.embed.weight.dims()[0]),
+            ("the tokenizer", self.tokenizer.num_image_tokens() as usize),
+            ("the cluster table", self.clusters.num_tokens()),
+        ] {
+            if count != n {
+                return fail(format!("CogLM has {n} image tokens but {what} has {count}"));
+            }
+        }
+        if dsr.hi_grid != itersr.hi_grid {
+            return fail(format!("DSR makes a {:?} grid but ITERSR refines {:?}", dsr.hi_grid, itersr.hi_grid));
+        }
+        let soi = i64::from(self.tokenizer.start_of_image());
+        if dsr.start_of_image_id != soi || itersr.start_of_image_id != soi {
+            return fail(format!(
+                "<start_of_image> is {soi} in the tokenizer but {} in DSR and {} in ITERSR",
+                dsr.start_of_image_id, itersr.start_of_image_id
+            ));
+        }
+        let vocab = self.tokenizer.num_tokens() as usize;
+        for (what, size) in [
+            ("CogLM", self.coglm.transformer.word_embeddings.weight.dims()[0]),
+            ("DSR", dsr.base.vocab_size),
+            ("ITERSR", itersr.base.vocab_size),
+        ] {
+            if size < vocab {
+                return fail(format!("the tokenizer has {vocab} ids but {what}'s vocabulary only {size}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &IceTokenizer {
+        &self.tokenizer
+    }
+
+    /// Stage-1 CogLM.
+    pub fn coglm(&self) -> &CogLm<B> {
+        &self.coglm
+    }
+
+    /// Direct super-resolution.
+    pub fn dsr(&self) -> &DsrModel<B> {
+        &self.dsr
+    }
+
+    /// Iterative super-resolution.
+    pub fn itersr(&self) -> &ItersrModel<B> {
+        &self.itersr
+    }
+
+    /// The image codec.
+    pub fn vqvae(&self) -> &Hvqvae<B> {
+        &self.vqvae
+    }
+
+    /// The cluster table of the cluster samplers.
+    pub fn clusters(&self) -> &ClusterTable {
+        &self.clusters
+    }
+
+    /// The device the models live on.
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+
+    /// Stage-1 grid `[rows, cols]` (DSR's low-res grid).
+    pub fn lowres_grid(&self) -> [usize; 2] {
+        self.dsr.config().lo_grid
+    }
+
+    /// Final grid `[rows, cols]`.
+    pub fn hires_grid(&self) -> [usize; 2] {
+        self.dsr.config().hi_grid
+    }
+
+    /// Side of the final images in pixels.
+    pub fn image_size(&self) -> [usize; 2] {
+        self.hires_grid().map(|g| g * self.vqvae.cell_size(COMPRESS_RATE))
+    }
+
+    /// The text ids of `prompt` under `style` (without `<start_of_image>`), checked against every model's limit
+    /// before any compute: DSR's text region (95 tokens officially, where the official code fails late) and
+    /// stage 1's 110.
+    pub fn encode_prompt(&self, prompt: &str, style: Style) -> Result<Vec<i64>> {
+        if prompt.trim().is_empty() {
+            return Err(Error::EmptyPrompt);
+        }
+        let ids: Vec<i64> = self.tokenizer.encode(&style.apply(prompt)).into_iter().map(i64::from).collect();
+        let (max, limit) = if self.dsr.config().max_text_len() < STAGE1_MAX_TEXT_TOKENS {
+            (self.dsr.config().max_text_len(), "DSR's text region")
+        } else {
+            (STAGE1_MAX_TEXT_TOKENS, "CogLM's stage-1 limit")
+        };
+        if ids.len() > max {
+            return Err(Error::PromptTooLong { tokens: ids.len(), max, limit });
+        }
+        if ids.is_empty() {
+            return Err(Error::EmptyPrompt);
+        }
+        Ok(ids)
+    }
+
+    /// Text → images, one per sample of the batch.
+    pub fn text_to_image(&self, request: &Request) -> Result<Vec<RgbImage>> {
+        self.text_to_image_with_progress(request, &mut |_| {})
+    }
+
+    /// [`text_to_image`](Self::text_to_image), reporting progress per stage.
+    pub fn text_to_image_with_progress(
+        &self,
+        request: &Request,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<RgbImage>> {
+        let tokens = self.generate_tokens(request, progress)?;
+        match tokens.hires {
+            Some(hires) => self.decode(hires, self.hires_grid(), progress),
+            None => {
+                let lowres = self.decode(tokens.lowres, self.lowres_grid(), progress)?;
+                let [h, w] = self.image_size();
+                Ok(lowres
+                    .iter()
+                    .map(|image| image::imageops::resize(image, w as u32, h as u32, image::imageops::FilterType::Nearest))
+                    .collect())
+            }
+        }
+    }
+
+    /// Text → image tokens at each level (stage 1, then DSR and ITERSR unless `only_first_stage`).
+    pub fn generate_tokens(&self, request: &Request, progress: &mut dyn FnMut(Progress)) -> Result<ImageTokens<B>> {
+        if request.batch_size == 0 || request.max_inference_batch_size == 0 {
+            return Err(Error::InvalidRequest("batch_size and max_inference_batch_size must be positive".into()));
+        }
+        let recipe = request.recipe();
+        let text = self.encode_prompt(&request.prompt, request.style)?;
+        let lowres = self.stage1(&text, request, &recipe, progress)?;
+        if request.only_first_stage {
+            return Ok(ImageTokens { lowres, hires: None });
+        }
+        let hires = self.super_resolve(&text, lowres.clone(), request, &recipe, None, progress)?;
+        Ok(ImageTokens { lowres, hires: Some(hires) })
+    }
+
+    fn stage1(
+        &self,
+        text: &[i64],
+        request: &Request,
+        recipe: &Recipe,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Tensor<B, 2, Int>> {
+        let _span = tracing::info_span!("stage1", batch = request.batch_size).entered();
+        let prompt = ImagePrompt {
+            text_ids: text.to_vec(),
+            start_of_image_id: i64::from(self.tokenizer.start_of_image()),
+        };
+        let options = GenerationOptions {
+            batch_size: request.batch_size,
+            max_inference_batch_size: request.max_inference_batch_size,
+            seed: request.seed,
+            sampler: Sampler::Cluster {
+                temperature: recipe.temperature,
+                top_k_clusters: self.cap_clusters(recipe.top_k_clusters),
+                cluster_temperature: recipe.cluster_temperature,
+                table: self.clusters.clone(),
+            },
+            attn_plus: recipe.attn_plus,
+        };
+        let [rows, cols] = self.lowres_grid();
+        Ok(generate_image_tokens(&self.coglm, &prompt, rows * cols, &options, &self.device, &mut |done, total| {
+            progress(Progress { stage: Stage::Stage1, done, total })
+        })?)
+    }
+
+    /// A recipe's cluster count, capped at the table's (small models have fewer clusters than the official 500).
+    fn cap_clusters(&self, k: usize) -> usize {
+        k.min(self.clusters.num_clusters())
+    }
+
+    /// DSR then ITERSR on low-res tokens `[batch, lo_rows·lo_cols]` → `[batch, hi_rows·hi_cols]`, in chunks of the
+    /// request's `max_inference_batch_size`. `input_mask` (row-major over the hi-res grid) restricts ITERSR's
+    /// re-sampling to a region (editing).
+    pub fn super_resolve(
+        &self,
+        text: &[i64],
+        lowres: Tensor<B, 2, Int>,
+        request: &Request,
+        recipe: &Recipe,
+        input_mask: Option<&[bool]>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Tensor<B, 2, Int>> {
+        let [batch, n_lo] = lowres.dims();
+        let dsr_sampler = dsr_sampler(
+            self.clusters.clone(),
+            self.cap_clusters(recipe.dsr_top_k_clusters),
+            recipe.dsr_cluster_temperature,
+        )
+        .to_device::<B>(self.coglm.num_image_tokens, &self.device)?;
+        let schedule = self.lopar_schedule(recipe)?;
+        // Independent streams per stage, so changing one stage's settings leaves the others' draws alone.
+        let mut dsr_rng = ChaCha8Rng::seed_from_u64(request.seed);
+        dsr_rng.set_stream(1);
+        let mut itersr_rng = ChaCha8Rng::seed_from_u64(request.seed);
+        itersr_rng.set_stream(2);
+
+        let chunk = request.max_inference_batch_size;
+        let mut hires_chunks = Vec::new();
+        for start in (0..batch).step_by(chunk) {
+            let end = (start + chunk).min(batch);
+            let part = lowres.clone().slice([start..end, 0..n_lo]);
+            let hires = {
+                let _span = tracing::info_span!("dsr", samples = end - start).entered();
+                self.dsr.sample(text, part, &dsr_sampler, &mut dsr_rng)?
+            };
+            progress(Progress { stage: Stage::DirectSuperResolution, done: end, total: batch });
+            let iterations = schedule.iterations();
+            let refined = self.itersr.refine(text, hires, &schedule, input_mask, &mut itersr_rng, &mut |step| {
+                progress(Progress {
+                    stage: Stage::IterativeSuperResolution,
+                    done: start * iterations + step.iteration * (end - start),
+                    total: batch * iterations,
+                })
+            })?;
+            hires_chunks.push(refined);
+        }
+        Ok(Tensor::cat(hires_chunks, 0))
+    }
+
+    fn lopar_schedule(&self, recipe: &Recipe) -> Result<LoparSchedule> {
+        let n = self.coglm.num_image_tokens;
+        let samplers = recipe
+            .itersr_top_k
+            .iter()
+            .map(|&k| Sampler::TopK { k: k.min(n), temperature: 1.0 })
+            .collect();
+        Ok(LoparSchedule::new(LoparPattern::official(), samplers)?)
+    }
+
+    /// Image tokens `[batch, rows·cols]` of a `grid` → RGB images (`grid ×` the codec's cell size, 8 px officially).
+    pub fn decode(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        grid: [usize; 2],
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<RgbImage>> {
+        let [batch, n] = tokens.dims();
+        if n != grid[0] * grid[1] {
+            return Err(Error::InvalidRequest(format!("{n} tokens do not form a {grid:?} grid")));
+        }
+        let _span = tracing::info_span!("decode", batch).entered();
+        let mut images = Vec::with_capacity(batch);
+        // One sample at a time: decoder activations at 480 px dominate memory.
+        for i in 0..batch {
+            let codes = tokens.clone().slice([i..i + 1, 0..n]).reshape([1, grid[0], grid[1]]);
+            images.extend(tensor_to_images(self.vqvae.decode_grid(codes, COMPRESS_RATE)?)?);
+            progress(Progress { stage: Stage::Decode, done: i + 1, total: batch });
+        }
+        Ok(images)
+    }
+}
+
+/// Tiles same-sized images into one picture, `columns` per row (the official grid uses 3), no padding.
+pub fn image_grid(images: &[RgbImage], columns: usize) -> Option<RgbImage> {
+    let first = images.first()?;
+    let columns = columns.clamp(1, images.len());
+    let rows = images.len().div_ceil(columns);
+    let (w, h) = first.dimensions();
+    let mut grid = RgbImage::new(w * columns as u32, h * rows as u32);
+    for (i, image) in images.iter().enumerate() {
+        if image.dimensions() != (w, h) {
+            return None;
+        }
+        let (x, y) = ((i % columns) as u32 * w, (i / columns) as u32 * h);
+        image::imageops::replace(&mut grid, image, i64::from(x), i64::from(y));
+    }
+    Some(grid)
+}

@@ -1,0 +1,220 @@
+//! End-to-end text-to-image on a tiny model set: the fixtures' seeded CogLM / DSR / ITERSR weights and cluster
+//! table, a random-weight VQ-VAE with their codebook size, and a small tokenizer whose special ids land where the
+//! fixture models expect them. Sizes come from the fixtures' configs.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Int;
+use burn::tensor::Tensor;
+use cogview2::core::{ClusterTable, CogLm};
+use cogview2::icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
+use cogview2::sr::{DsrModel, ItersrModel};
+use cogview2::vqvae::{Hvqvae, HvqvaeConfig};
+use cogview2::{CpuBackend as B, Error, Pipeline, PipelineParts, Progress, Request, Stage, Style};
+use cogview2_fixtures as fx;
+
+/// Protobuf bytes of a SentencePiece unigram model (identity normaliser): `<unk>`, `<s>`, `</s>`, then `pieces`.
+fn sentencepiece_model(pieces: &[String]) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    fn len_field(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+        varint(out, field << 3 | 2);
+        varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    }
+    let mut model = Vec::new();
+    let specials = [("<unk>", 2u64), ("<s>", 3), ("</s>", 3)];
+    let all = specials
+        .iter()
+        .map(|&(p, t)| (p.to_string(), t, 0.0f32))
+        .chain(pieces.iter().enumerate().map(|(i, p)| (p.clone(), 1, -1.0 - i as f32 * 0.01)));
+    for (piece, kind, score) in all {
+        let mut sp = Vec::new();
+        len_field(&mut sp, 1, piece.as_bytes());
+        varint(&mut sp, 2 << 3 | 5);
+        sp.extend_from_slice(&score.to_le_bytes());
+        varint(&mut sp, 3 << 3);
+        varint(&mut sp, kind);
+        len_field(&mut model, 1, &sp);
+    }
+    let mut trainer = Vec::new();
+    varint(&mut trainer, 3 << 3);
+    varint(&mut trainer, 1); // UNIGRAM
+    len_field(&mut model, 2, &trainer);
+    let mut normalizer = Vec::new();
+    len_field(&mut normalizer, 1, b"identity");
+    len_field(&mut model, 3, &normalizer);
+    model
+}
+
+/// A tokenizer over the fixture models' id space: image ids below `num_image_tokens`, then exactly enough text
+/// pieces that the three appended specials get the fixture's `<start_of_image>` id and the ones after it.
+fn tokenizer(num_image_tokens: usize, start_of_image: usize) -> IceTokenizer {
+    let text_pieces = start_of_image - num_image_tokens - 3;
+    let mut pieces: Vec<String> = "abcdefghijklmnopqrstuvwxyz".chars().map(|c| c.to_string()).collect();
+    pieces.extend(["▁", "▁a", "▁red", "▁blue", "▁circle", "▁square", "高", "清", "摄", "影", "隔", "绝"].map(String::from));
+    let mut filler = 0;
+    while pieces.len() < text_pieces {
+        pieces.push(format!("▁w{filler}"));
+        filler += 1;
+    }
+    assert_eq!(pieces.len(), text_pieces, "the fixture id space leaves room for {text_pieces} pieces");
+    let sp = SentencePieceModel::from_bytes(&sentencepiece_model(&pieces)).unwrap();
+    let tokenizer = IceTokenizer::from_text_tokenizer(TextTokenizer::new(sp, num_image_tokens as u32).unwrap()).unwrap();
+    assert_eq!(tokenizer.start_of_image() as usize, start_of_image);
+    tokenizer
+}
+
+fn vqvae_config(n_embed: usize) -> HvqvaeConfig {
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx::dir("vqvae").join("config.json")).unwrap()).unwrap();
+    json["params"]["quantize_config"]["params"]["n_embed"] = n_embed.into();
+    serde_json::from_value(json).unwrap()
+}
+
+fn parts(vqvae_codes: Option<usize>) -> PipelineParts<B> {
+    let device = Default::default();
+    let (_, coglm) = CogLm::<B>::from_dir(fx::dir("coglm_forward"), &device).unwrap();
+    let n = coglm.num_image_tokens;
+    let soi = fx::config_usize(&fx::config("coglm_forward"), "start_of_image_id");
+    PipelineParts {
+        tokenizer: tokenizer(n, soi),
+        vqvae: Hvqvae::new(&vqvae_config(vqvae_codes.unwrap_or(n)), &device).unwrap(),
+        coglm,
+        dsr: DsrModel::from_dir(fx::dir("dsr"), &device).unwrap(),
+        itersr: ItersrModel::from_dir(fx::dir("itersr_lopar"), &device).unwrap(),
+        clusters: ClusterTable::from_npy_file(fx::dir("official_format").join("cluster_label.npy")).unwrap(),
+    }
+}
+
+fn pipeline() -> Pipeline<B> {
+    Pipeline::from_parts(parts(None), &Default::default()).unwrap()
+}
+
+fn request(prompt: &str, batch_size: usize, seed: u64) -> Request {
+    Request { batch_size, max_inference_batch_size: 2, seed, ..Request::new(prompt) }
+}
+
+fn token_vec(t: Tensor<B, 2, Int>) -> Vec<i64> {
+    t.into_data().convert::<i64>().to_vec().unwrap()
+}
+
+#[test]
+fn text_to_image_returns_every_sample_at_the_final_size_and_is_seeded() {
+    let pipeline = pipeline();
+    let [lo_r, lo_c] = pipeline.lowres_grid();
+    let [hi_r, hi_c] = pipeline.hires_grid();
+    let dsr_cfg = fx::config("dsr");
+    assert_eq!([lo_r, lo_c], [0, 1].map(|i| dsr_cfg["lo_grid"][i].as_u64().unwrap() as usize));
+    assert_eq!([hi_r, hi_c], [0, 1].map(|i| dsr_cfg["hi_grid"][i].as_u64().unwrap() as usize));
+
+    // 3 samples in chunks of 2: the official loops would return 2 (DSR/ITERSR drop the remainder past 4·k).
+    let mut stages = Vec::new();
+    let req = request("a red circle", 3, 7);
+    let tokens = pipeline.generate_tokens(&req, &mut |p: Progress| stages.push(p)).unwrap();
+    let hires = tokens.hires.clone().unwrap();
+    assert_eq!(tokens.lowres.dims(), [3, lo_r * lo_c]);
+    assert_eq!(hires.dims(), [3, hi_r * hi_c]);
+    let n = pipeline.coglm().num_image_tokens as i64;
+    assert!(token_vec(hires.clone()).iter().all(|&t| (0..n).contains(&t)));
+    let last = |stage| stages.iter().rev().find(|p| p.stage == stage).copied().unwrap();
+    for stage in [Stage::Stage1, Stage::DirectSuperResolution, Stage::IterativeSuperResolution] {
+        let p = last(stage);
+        assert_eq!(p.done, p.total, "{stage:?} finished");
+    }
+
+    let images = pipeline.text_to_image(&req).unwrap();
+    let [h, w] = pipeline.image_size();
+    assert_eq!(images.len(), 3);
+    assert!(images.iter().all(|im| im.dimensions() == (w as u32, h as u32)));
+
+    // Same request → same tokens and pixels; another seed → other tokens.
+    let again = pipeline.generate_tokens(&req, &mut |_| {}).unwrap();
+    assert_eq!(token_vec(again.hires.unwrap()), token_vec(hires.clone()));
+    assert_eq!(pipeline.text_to_image(&req).unwrap(), images);
+    let other = pipeline.generate_tokens(&request("a red circle", 3, 8), &mut |_| {}).unwrap();
+    assert_ne!(token_vec(other.hires.unwrap()), token_vec(hires));
+}
+
+#[test]
+fn only_first_stage_upscales_the_low_res_image_by_nearest() {
+    let pipeline = pipeline();
+    let req = Request { only_first_stage: true, style: Style::None, ..request("a blue square", 2, 3) };
+    let tokens = pipeline.generate_tokens(&req, &mut |_| {}).unwrap();
+    assert!(tokens.hires.is_none());
+    let images = pipeline.text_to_image(&req).unwrap();
+    let [h, w] = pipeline.image_size();
+    let scale = (h / (pipeline.lowres_grid()[0] * cogview2::COMPRESS_RATE.rate())) as u32;
+    assert_eq!(images.len(), 2);
+    for image in &images {
+        assert_eq!(image.dimensions(), (w as u32, h as u32));
+        // Nearest upscaling: every scale×scale block is one low-res pixel.
+        for y in 0..h as u32 {
+            for x in 0..w as u32 {
+                assert_eq!(image.get_pixel(x, y), image.get_pixel(x / scale * scale, y / scale * scale));
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_requests_are_typed_errors() {
+    let pipeline = pipeline();
+    assert!(matches!(pipeline.text_to_image(&request("   ", 1, 0)), Err(Error::EmptyPrompt)));
+    let max = pipeline.dsr().config().max_text_len();
+    let long = vec!["red"; max + 1].join(" ");
+    match pipeline.text_to_image(&Request { style: Style::None, ..request(&long, 1, 0) }) {
+        Err(Error::PromptTooLong { tokens, max: m, .. }) => assert!(tokens > m && m == max),
+        other => panic!("expected PromptTooLong, got {other:?}"),
+    }
+    assert!(matches!(pipeline.text_to_image(&request("a red circle", 0, 0)), Err(Error::InvalidRequest(_))));
+    assert!(matches!("cubist".parse::<Style>(), Err(Error::UnknownStyle(_))));
+}
+
+#[test]
+fn models_that_do_not_fit_together_are_rejected() {
+    let n = fx::config_usize(&fx::config("coglm_forward"), "num_image_tokens");
+    match Pipeline::from_parts(parts(Some(n / 2)), &Default::default()) {
+        Err(Error::Inconsistent(reason)) => assert!(reason.contains("codebook"), "{reason}"),
+        Err(other) => panic!("expected Inconsistent, got {other}"),
+        Ok(_) => panic!("a codebook smaller than the image vocabulary was accepted"),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// A model directory assembled from the fixtures: everything loads, and the fixture VQ-VAE's small codebook is
+/// then caught by the consistency check (the fixtures were not made as one model set).
+#[test]
+fn model_directory_is_loaded_and_checked() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pipeline-model-dir");
+    let _ = std::fs::remove_dir_all(&dir);
+    let device = Default::default();
+    match Pipeline::<B>::from_dir(&dir, &device) {
+        Err(Error::ModelDir { reason, .. }) => assert!(reason.contains("missing"), "{reason}"),
+        other => panic!("expected ModelDir, got {:?}", other.err()),
+    }
+    for (fixture, sub) in [("coglm_forward", "coglm"), ("dsr", "dsr"), ("itersr_lopar", "itersr"), ("vqvae", "vqvae")] {
+        copy_dir(&fx::dir(fixture), &dir.join(sub));
+    }
+    std::fs::copy(fx::dir("official_format").join("cluster_label.npy"), dir.join("cluster_label.npy")).unwrap();
+    let n = fx::config_usize(&fx::config("coglm_forward"), "num_image_tokens");
+    let soi = fx::config_usize(&fx::config("coglm_forward"), "start_of_image_id");
+    let pieces: Vec<String> = (0..soi - n - 3).map(|i| format!("▁w{i}")).collect();
+    std::fs::write(dir.join("ice_text.model"), sentencepiece_model(&pieces)).unwrap();
+    match Pipeline::<B>::from_dir(&dir, &device) {
+        Err(Error::Inconsistent(reason)) => assert!(reason.contains("codebook"), "{reason}"),
+        other => panic!("expected Inconsistent, got {:?}", other.err()),
+    }
+}
