@@ -124,7 +124,7 @@ pub fn lexicon(language: Language) -> Vec<&'static str> {
     let mut words = Vec::new();
     match language {
         Language::English => {
-            words.extend(["a", "an", "on", "and", "background", ","]);
+            words.extend(["a", "an", "on", "and", "background"]);
             words.extend(["at", "the", "in"]);
             words.extend(Colour::ALL.map(Colour::english));
             words.extend(Shape::ALL.map(Shape::english));

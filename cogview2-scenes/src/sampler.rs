@@ -144,6 +144,11 @@ impl SceneSampler {
             }
         }
         let combos: Vec<Combo> = Combo::all().filter(|&c| config.combos.admits(c)).collect();
+        tracing::debug!(
+            seed = config.seed,
+            combos = combos.len(),
+            "scene sampler ready"
+        );
         Ok(Self {
             config,
             combos,
