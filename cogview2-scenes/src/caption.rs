@@ -280,8 +280,12 @@ fn parse_chinese(text: &str) -> Prompt {
             prompt.background = Some(colour);
             let start = at - colour.chinese().len();
             let mut end = at + "背景".len();
-            // `背景上` / `背景中` is part of the background phrase, not a position.
-            if rest[end..].starts_with('上') || rest[end..].starts_with('中') {
+            // `背景上` / `背景中` is part of the background phrase, not a position (but `背景中央` is).
+            let after = &rest[end..];
+            let is_position = chinese_positions()
+                .iter()
+                .any(|(name, _)| after.starts_with(name));
+            if !is_position && (after.starts_with('上') || after.starts_with('中')) {
                 end += '上'.len_utf8();
             }
             rest.replace_range(start..end, " ");
@@ -374,6 +378,10 @@ mod tests {
                 position: Some(Position::Top)
             }]
         );
+        let p = parse_prompt("黑色背景中央的白色圆形");
+        assert_eq!(p.objects[0].position, Some(Position::Center));
+        let p = parse_prompt("黑色背景上方的白色圆形");
+        assert_eq!(p.objects[0].position, Some(Position::Top));
         assert_eq!(parse_prompt("黑色背景").background, Some(Colour::Black));
         assert!(parse_prompt("黑色背景").objects.is_empty());
     }
