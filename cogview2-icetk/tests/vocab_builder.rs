@@ -198,6 +198,69 @@ fn written_file_round_trips_through_the_reader() {
     );
 }
 
+/// Captions of the cross-check with Python `sentencepiece`: every ninth single-object caption (both
+/// languages), the first 200 multi-object ones of [`corpus`], and text outside the corpus.
+fn crosscheck_texts(corpus: &[String]) -> Vec<String> {
+    let singles = 2 * 8 * 189;
+    let mut texts: Vec<String> = corpus[..singles].iter().step_by(9).cloned().collect();
+    texts.extend(corpus[singles..].iter().take(200).cloned());
+    texts.extend(
+        [
+            "a red circle",
+            "红色圆形",
+            "a crab on the left",
+            "zebra 斑马 at   the top",
+            "左上角<n>右下角",
+            "  a blue square ,and a green circle  ",
+        ]
+        .map(String::from),
+    );
+    texts
+}
+
+#[test]
+fn python_sentencepiece_agrees() {
+    // Regenerate with: COGVIEW2_WRITE_SCENE_VOCAB=$PWD/cogview2-icetk/tests/data cargo test --release
+    // -p cogview2-icetk --test vocab_builder python, then python3 cogview2-icetk/tests/data/gen_scene_vocab.py
+    let corpus = corpus();
+    let bytes = builder(&corpus).build_bytes().expect("build");
+    let texts = crosscheck_texts(&corpus);
+    if let Ok(dir) = std::env::var("COGVIEW2_WRITE_SCENE_VOCAB") {
+        std::fs::write(format!("{dir}/scene_captions.model"), &bytes).expect("write model");
+        std::fs::write(format!("{dir}/scene_captions.txt"), texts.join("\n") + "\n")
+            .expect("write texts");
+    }
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let committed = std::fs::read(format!("{data}/scene_captions.model")).expect("committed model");
+    assert_eq!(
+        bytes, committed,
+        "the builder's output changed; regenerate the cross-check data"
+    );
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{data}/scene_captions_sentencepiece.json"))
+            .expect("json"),
+    )
+    .expect("parse json");
+    let model = SentencePieceModel::from_bytes(&bytes).expect("load");
+    let cases = expected["cases"].as_array().expect("cases");
+    assert_eq!(cases.len(), texts.len());
+    for (case, text) in cases.iter().zip(&texts) {
+        assert_eq!(case["text"].as_str(), Some(text.as_str()));
+        let ids: Vec<u32> = case["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|v| v.as_u64().expect("id") as u32)
+            .collect();
+        assert_eq!(model.encode(text), ids, "{text}");
+        assert_eq!(
+            model.decode(&ids).expect("decode"),
+            case["decoded"].as_str().expect("decoded"),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn official_fixture_model_round_trips_through_the_writer() {
     let bytes = common::model_bytes();
