@@ -47,8 +47,8 @@ fn analyzer_recovers_every_scene_at_160_and_480() {
 }
 
 #[test]
-fn analyzer_recovers_every_scene_down_to_48() {
-    for (size, seed) in [(48, 3), (64, 4)] {
+fn analyzer_recovers_every_scene_down_to_32() {
+    for (size, seed) in [(32, 3), (48, 4), (64, 5)] {
         let failures = analysis_failures(seed, size, 1000);
         assert!(
             failures.is_empty(),
@@ -60,13 +60,14 @@ fn analyzer_recovers_every_scene_down_to_48() {
 }
 
 #[test]
-fn analyzer_at_32_is_mostly_right() {
-    // 32 px leaves objects of 5–9 px: colour and position stay exact, the shape is sometimes misread.
-    let mut s = sampler(5, 32, 1);
+fn analyzer_at_24_is_mostly_right() {
+    // 24 px leaves objects of 3.6–6.8 px: colour and position stay exact, a few shapes are misread
+    // (3 in 1 000 when measured).
+    let mut s = sampler(6, 24, 1);
     let (mut shape_errors, n) = (0, 1000);
     for _ in 0..n {
         let scene = s.sample_scene().expect("scene");
-        let read = analyze(&render(&scene, 32).expect("render")).expect("analysis");
+        let read = analyze(&render(&scene, 24).expect("render")).expect("analysis");
         let want = scene.objects[0];
         assert_eq!(
             (read.colour, read.position, read.background),
@@ -74,7 +75,56 @@ fn analyzer_at_32_is_mostly_right() {
         );
         shape_errors += usize::from(read.shape != want.shape);
     }
-    assert!(shape_errors * 10 < n, "{shape_errors} shape errors in {n}");
+    eprintln!("24 px: {shape_errors} shape errors in {n}");
+    assert!(shape_errors * 50 < n, "{shape_errors} shape errors in {n}");
+}
+
+/// `image` with seeded uniform noise of ±`amplitude` per channel.
+fn add_noise(image: &mut image::RgbImage, seed: u64, amplitude: i32) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for p in image.pixels_mut() {
+        for c in p.0.iter_mut() {
+            *c = (i32::from(*c) + rng.random_range(-amplitude..=amplitude)).clamp(0, 255) as u8;
+        }
+    }
+}
+
+/// 3×3 box blur (edges clamped), a stand-in for a decoder's soft edges.
+fn box_blur(image: &image::RgbImage) -> image::RgbImage {
+    let (w, h) = image.dimensions();
+    image::RgbImage::from_fn(w, h, |x, y| {
+        let mut sum = [0u32; 3];
+        for dy in -1i64..=1 {
+            for dx in -1i64..=1 {
+                let sx = (i64::from(x) + dx).clamp(0, i64::from(w) - 1) as u32;
+                let sy = (i64::from(y) + dy).clamp(0, i64::from(h) - 1) as u32;
+                for (s, v) in sum.iter_mut().zip(image.get_pixel(sx, sy).0) {
+                    *s += u32::from(v);
+                }
+            }
+        }
+        image::Rgb(sum.map(|s| ((s + 4) / 9) as u8))
+    })
+}
+
+#[test]
+fn analyzer_survives_noise_and_blur_at_64_and_160() {
+    for size in [64, 160] {
+        let mut s = sampler(21, size, 1);
+        for i in 0..500 {
+            let scene = s.sample_scene().expect("scene");
+            let mut image = box_blur(&render(&scene, size).expect("render"));
+            add_noise(&mut image, i, 12);
+            let read = analyze(&image).expect("analysis");
+            assert_eq!(
+                read.combo(),
+                scene.objects[0].combo(),
+                "{scene:?} read as {read:?}"
+            );
+            assert_eq!(read.background, scene.background);
+        }
+    }
 }
 
 #[test]
