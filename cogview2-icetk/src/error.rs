@@ -48,6 +48,10 @@ pub enum IcetkError {
         option: &'static str,
     },
 
+    /// A vocabulary builder was asked to build from no text.
+    #[error("the vocabulary builder has no text to learn from; add sentences before building")]
+    EmptyCorpus,
+
     /// Input bytes handed to an `encode_bytes` API are not valid UTF-8.
     #[error("input text is not valid UTF-8 (first invalid byte at offset {valid_up_to}); decode it to UTF-8 before encoding")]
     InvalidUtf8 {

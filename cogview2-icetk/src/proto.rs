@@ -38,6 +38,18 @@ impl PieceType {
             }
         })
     }
+
+    /// The enum number on the wire.
+    pub(crate) fn to_wire(self) -> u64 {
+        match self {
+            Self::Normal => 1,
+            Self::Unknown => 2,
+            Self::Control => 3,
+            Self::UserDefined => 4,
+            Self::Unused => 5,
+            Self::Byte => 6,
+        }
+    }
 }
 
 /// `TrainerSpec.ModelType`.
@@ -63,6 +75,17 @@ impl ModelType {
             3 => Self::Word,
             4 => Self::Char,
             other => Self::Other(other),
+        }
+    }
+
+    /// The enum number on the wire.
+    pub(crate) fn to_wire(self) -> u64 {
+        match self {
+            Self::Unigram => 1,
+            Self::Bpe => 2,
+            Self::Word => 3,
+            Self::Char => 4,
+            Self::Other(n) => n,
         }
     }
 

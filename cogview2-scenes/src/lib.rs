@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod analyze;
+mod caption;
+mod error;
+mod palette;
+mod position;
+mod render;
+mod sampler;
+mod scene;
+mod shape;
+
+pub use analyze::{analyze, Analysis};
+pub use caption::{caption, lexicon, parse_prompt, Language, Mention, Prompt};
+pub use error::{Result, ScenesError};
+pub use palette::{distance2, Colour, BLACK, BLUE, GREEN, ORANGE, PURPLE, RED, WHITE, YELLOW};
+pub use position::Position;
+pub use render::render;
+pub use sampler::{
+    held_out_combos, is_held_out, training_combos, ComboSet, LanguageMix, SamplerConfig, SceneItem,
+    SceneSampler,
+};
+pub use scene::{Combo, Scene, SceneObject, MAX_OBJECTS, MAX_SCALE, MIN_SCALE};
+pub use shape::Shape;

@@ -1,0 +1,137 @@
+//! Sampler determinism, held-out exclusion and coverage, config errors.
+
+use std::collections::HashSet;
+
+use cogview2_scenes::{
+    held_out_combos, is_held_out, training_combos, Colour, Combo, ComboSet, LanguageMix, Position,
+    SamplerConfig, SceneSampler, ScenesError, Shape,
+};
+
+fn config(seed: u64) -> SamplerConfig {
+    SamplerConfig {
+        seed,
+        size: 32,
+        min_objects: 1,
+        max_objects: 3,
+        languages: LanguageMix::Mixed { chinese: 0.5 },
+        combos: ComboSet::Training,
+    }
+}
+
+#[test]
+fn same_seed_same_items_other_seed_other_items() {
+    let items = |seed| {
+        SceneSampler::new(config(seed))
+            .expect("config")
+            .take(50)
+            .map(|i| i.expect("item"))
+            .map(|i| (i.scene, i.caption, i.image.into_raw()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(items(42), items(42));
+    assert_ne!(items(42), items(43));
+}
+
+#[test]
+fn training_sampler_never_emits_held_out_combos() {
+    let mut sampler = SceneSampler::new(config(9)).expect("config");
+    let mut seen = HashSet::new();
+    for _ in 0..20_000 {
+        let scene = sampler.sample_scene().expect("scene");
+        for o in &scene.objects {
+            assert!(!is_held_out(o.combo()), "{:?}", o.combo());
+            seen.insert(o.combo());
+        }
+    }
+    // And it reaches every training combination.
+    assert_eq!(seen.len(), training_combos().len());
+}
+
+#[test]
+fn held_out_sampler_emits_only_held_out_combos() {
+    let mut sampler = SceneSampler::new(SamplerConfig {
+        combos: ComboSet::HeldOut,
+        ..config(10)
+    })
+    .expect("config");
+    for _ in 0..2000 {
+        for o in sampler.sample_scene().expect("scene").objects {
+            assert!(is_held_out(o.combo()));
+        }
+    }
+}
+
+#[test]
+fn held_out_set_is_about_ten_percent_and_spread() {
+    let held = held_out_combos();
+    let train = training_combos();
+    assert_eq!(held.len() + train.len(), 216);
+    assert_eq!(held.len(), 22);
+    for set in [&held, &train] {
+        assert!(Colour::ALL
+            .iter()
+            .all(|c| set.iter().any(|x| x.colour == *c)));
+        assert!(Shape::ALL.iter().all(|s| set.iter().any(|x| x.shape == *s)));
+        assert!(Position::ALL
+            .iter()
+            .all(|p| set.iter().any(|x| x.position == *p)));
+    }
+    // Every pair of attribute values of a held-out combo still occurs in training.
+    for h in &held {
+        let pairs = |t: &&Combo| {
+            [
+                t.colour == h.colour && t.shape == h.shape,
+                t.colour == h.colour && t.position == h.position,
+                t.shape == h.shape && t.position == h.position,
+            ]
+        };
+        for k in 0..3 {
+            assert!(train.iter().any(|t| pairs(&t)[k]), "{h:?} pair {k}");
+        }
+    }
+}
+
+#[test]
+fn bad_configs_are_typed_errors() {
+    for (min, max) in [(0, 1), (2, 1), (1, 4)] {
+        let err = SceneSampler::new(SamplerConfig {
+            min_objects: min,
+            max_objects: max,
+            ..config(0)
+        })
+        .unwrap_err();
+        assert!(matches!(err, ScenesError::ObjectCount { .. }), "{err}");
+    }
+    let err = SceneSampler::new(SamplerConfig {
+        size: 0,
+        ..config(0)
+    })
+    .unwrap_err();
+    assert_eq!(err, ScenesError::ZeroSize);
+    let err = SceneSampler::new(SamplerConfig {
+        languages: LanguageMix::Mixed { chinese: 1.5 },
+        ..config(0)
+    })
+    .unwrap_err();
+    assert!(matches!(err, ScenesError::Probability { .. }));
+}
+
+#[test]
+fn language_mix_is_respected() {
+    for (mix, chinese) in [(LanguageMix::English, false), (LanguageMix::Chinese, true)] {
+        let mut s = SceneSampler::new(SamplerConfig {
+            languages: mix,
+            ..config(1)
+        })
+        .expect("config");
+        for _ in 0..20 {
+            let item = s.next_item().expect("item");
+            assert_eq!(
+                item.caption.chars().any(|c| c > '\u{2e80}'),
+                chinese,
+                "{}",
+                item.caption
+            );
+        }
+    }
+}
