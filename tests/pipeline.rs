@@ -7,49 +7,21 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Int;
 use burn::tensor::Tensor;
 use cogview2::core::{ClusterTable, CogLm};
-use cogview2::icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
+use cogview2::icetk::{IceTokenizer, ModelProto, PieceType, SentencePiece, SentencePieceModel, TextTokenizer};
 use cogview2::sr::{DsrModel, ItersrModel};
 use cogview2::vqvae::{Hvqvae, HvqvaeConfig};
 use cogview2::{CpuBackend as B, Error, Pipeline, PipelineParts, Progress, Request, Stage, Style};
 use cogview2_fixtures as fx;
 
-/// Protobuf bytes of a SentencePiece unigram model (identity normaliser): `<unk>`, `<s>`, `</s>`, then `pieces`.
+/// A SentencePiece unigram model (identity normaliser): `<unk>`, `<s>`, `</s>`, then `pieces`.
 fn sentencepiece_model(pieces: &[String]) -> Vec<u8> {
-    fn varint(out: &mut Vec<u8>, mut v: u64) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-    fn len_field(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
-        varint(out, field << 3 | 2);
-        varint(out, bytes.len() as u64);
-        out.extend_from_slice(bytes);
-    }
-    let mut model = Vec::new();
-    let specials = [("<unk>", 2u64), ("<s>", 3), ("</s>", 3)];
-    let all = specials
-        .iter()
-        .map(|&(p, t)| (p.to_string(), t, 0.0f32))
-        .chain(pieces.iter().enumerate().map(|(i, p)| (p.clone(), 1, -1.0 - i as f32 * 0.01)));
-    for (piece, kind, score) in all {
-        let mut sp = Vec::new();
-        len_field(&mut sp, 1, piece.as_bytes());
-        varint(&mut sp, 2 << 3 | 5);
-        sp.extend_from_slice(&score.to_le_bytes());
-        varint(&mut sp, 3 << 3);
-        varint(&mut sp, kind);
-        len_field(&mut model, 1, &sp);
-    }
-    let mut trainer = Vec::new();
-    varint(&mut trainer, 3 << 3);
-    varint(&mut trainer, 1); // UNIGRAM
-    len_field(&mut model, 2, &trainer);
-    let mut normalizer = Vec::new();
-    len_field(&mut normalizer, 1, b"identity");
-    len_field(&mut model, 3, &normalizer);
-    model
+    let piece = |piece: &str, kind, score| SentencePiece { piece: piece.to_string(), score, kind };
+    let mut all = vec![piece("<unk>", PieceType::Unknown, 0.0), piece("<s>", PieceType::Control, 0.0)];
+    all.push(piece("</s>", PieceType::Control, 0.0));
+    all.extend(pieces.iter().enumerate().map(|(i, p)| piece(p, PieceType::Normal, -1.0 - i as f32 * 0.01)));
+    let mut model = ModelProto { pieces: all, ..ModelProto::default() };
+    model.normalizer_spec.name = "identity".into();
+    model.encode()
 }
 
 /// A tokenizer over the fixture models' id space: image ids below `num_image_tokens`, then exactly enough text
