@@ -262,18 +262,21 @@ impl<B: Backend> Pipeline<B> {
             return Err(Error::EmptyPrompt);
         }
         let ids: Vec<i64> = self.tokenizer.encode(&style.apply(prompt)).into_iter().map(i64::from).collect();
+        self.check_text_len(ids.len())?;
+        Ok(ids)
+    }
+
+    fn check_text_len(&self, tokens: usize) -> Result<()> {
         let (max, limit) = if self.dsr.config().max_text_len() < STAGE1_MAX_TEXT_TOKENS {
             (self.dsr.config().max_text_len(), "DSR's text region")
         } else {
             (STAGE1_MAX_TEXT_TOKENS, "CogLM's stage-1 limit")
         };
-        if ids.len() > max {
-            return Err(Error::PromptTooLong { tokens: ids.len(), max, limit });
+        match tokens {
+            0 => Err(Error::EmptyPrompt),
+            t if t > max => Err(Error::PromptTooLong { tokens: t, max, limit }),
+            _ => Ok(()),
         }
-        if ids.is_empty() {
-            return Err(Error::EmptyPrompt);
-        }
-        Ok(ids)
     }
 
     /// Text → images, one per sample of the batch.
@@ -303,16 +306,28 @@ impl<B: Backend> Pipeline<B> {
 
     /// Text → image tokens at each level (stage 1, then DSR and ITERSR unless `only_first_stage`).
     pub fn generate_tokens(&self, request: &Request, progress: &mut dyn FnMut(Progress)) -> Result<ImageTokens<B>> {
+        let text = self.encode_prompt(&request.prompt, request.style)?;
+        self.generate_tokens_from_ids(&text, request, progress)
+    }
+
+    /// As [`generate_tokens`](Self::generate_tokens) for already encoded text ids (templated, without
+    /// `<start_of_image>`); `request.prompt` and `request.style`'s template are not used.
+    pub fn generate_tokens_from_ids(
+        &self,
+        text: &[i64],
+        request: &Request,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImageTokens<B>> {
         if request.batch_size == 0 || request.max_inference_batch_size == 0 {
             return Err(Error::InvalidRequest("batch_size and max_inference_batch_size must be positive".into()));
         }
+        self.check_text_len(text.len())?;
         let recipe = request.recipe();
-        let text = self.encode_prompt(&request.prompt, request.style)?;
-        let lowres = self.stage1(&text, request, &recipe, progress)?;
+        let lowres = self.stage1(text, request, &recipe, progress)?;
         if request.only_first_stage {
             return Ok(ImageTokens { lowres, hires: None });
         }
-        let hires = self.super_resolve(&text, lowres.clone(), request, &recipe, None, progress)?;
+        let hires = self.super_resolve(text, lowres.clone(), request, &recipe, None, progress)?;
         Ok(ImageTokens { lowres, hires: Some(hires) })
     }
 
@@ -332,11 +347,15 @@ impl<B: Backend> Pipeline<B> {
             batch_size: request.batch_size,
             max_inference_batch_size: request.max_inference_batch_size,
             seed: request.seed,
-            sampler: Sampler::Cluster {
-                temperature: recipe.temperature,
-                top_k_clusters: self.cap_clusters(recipe.top_k_clusters),
-                cluster_temperature: recipe.cluster_temperature,
-                table: self.clusters.clone(),
+            sampler: if recipe.argmax {
+                Sampler::Argmax
+            } else {
+                Sampler::Cluster {
+                    temperature: recipe.temperature,
+                    top_k_clusters: self.cap_clusters(recipe.top_k_clusters),
+                    cluster_temperature: recipe.cluster_temperature,
+                    table: self.clusters.clone(),
+                }
             },
             attn_plus: recipe.attn_plus,
         };
@@ -364,11 +383,15 @@ impl<B: Backend> Pipeline<B> {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Tensor<B, 2, Int>> {
         let [batch, n_lo] = lowres.dims();
-        let dsr_sampler = dsr_sampler(
-            self.clusters.clone(),
-            self.cap_clusters(recipe.dsr_top_k_clusters),
-            recipe.dsr_cluster_temperature,
-        )
+        let dsr_sampler = if recipe.argmax {
+            Sampler::Argmax
+        } else {
+            dsr_sampler(
+                self.clusters.clone(),
+                self.cap_clusters(recipe.dsr_top_k_clusters),
+                recipe.dsr_cluster_temperature,
+            )
+        }
         .to_device::<B>(self.coglm.num_image_tokens, &self.device)?;
         let schedule = self.lopar_schedule(recipe)?;
         // Independent streams per stage, so changing one stage's settings leaves the others' draws alone.
@@ -405,7 +428,7 @@ impl<B: Backend> Pipeline<B> {
         let samplers = recipe
             .itersr_top_k
             .iter()
-            .map(|&k| Sampler::TopK { k: k.min(n), temperature: 1.0 })
+            .map(|&k| if recipe.argmax { Sampler::Argmax } else { Sampler::TopK { k: k.min(n), temperature: 1.0 } })
             .collect();
         Ok(LoparSchedule::new(LoparPattern::official(), samplers)?)
     }

@@ -123,6 +123,10 @@ pub struct Recipe {
     pub dsr_cluster_temperature: f64,
     /// Top-k of each LoPAR iteration (hard-coded officially: 40, 40, 40, 20, 20, 10).
     pub itersr_top_k: Vec<usize>,
+    /// Take the most likely token everywhere instead of sampling (deterministic; benchmarks and parity checks
+    /// against reference implementations, which use argmax).
+    #[serde(default)]
+    pub argmax: bool,
 }
 
 impl Recipe {
@@ -145,6 +149,7 @@ impl Recipe {
             dsr_top_k_clusters,
             dsr_cluster_temperature,
             itersr_top_k: OFFICIAL_TOP_K.to_vec(),
+            argmax: false,
         }
     }
 }

@@ -7,39 +7,17 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Int;
 use burn::tensor::Tensor;
 use cogview2::core::{ClusterTable, CogLm};
-use cogview2::icetk::{IceTokenizer, ModelProto, PieceType, SentencePiece, SentencePieceModel, TextTokenizer};
+use cogview2::icetk::IceTokenizer;
 use cogview2::sr::{DsrModel, ItersrModel};
 use cogview2::vqvae::{Hvqvae, HvqvaeConfig};
 use cogview2::{CpuBackend as B, Error, Pipeline, PipelineParts, Progress, Request, Stage, Style};
 use cogview2_fixtures as fx;
 
-/// A SentencePiece unigram model (identity normaliser): `<unk>`, `<s>`, `</s>`, then `pieces`.
-fn sentencepiece_model(pieces: &[String]) -> Vec<u8> {
-    let piece = |piece: &str, kind, score| SentencePiece { piece: piece.to_string(), score, kind };
-    let mut all = vec![piece("<unk>", PieceType::Unknown, 0.0), piece("<s>", PieceType::Control, 0.0)];
-    all.push(piece("</s>", PieceType::Control, 0.0));
-    all.extend(pieces.iter().enumerate().map(|(i, p)| piece(p, PieceType::Normal, -1.0 - i as f32 * 0.01)));
-    let mut model = ModelProto { pieces: all, ..ModelProto::default() };
-    model.normalizer_spec.name = "identity".into();
-    model.encode()
-}
-
-/// A tokenizer over the fixture models' id space: image ids below `num_image_tokens`, then exactly enough text
-/// pieces that the three appended specials get the fixture's `<start_of_image>` id and the ones after it.
+/// The fixture models' id space, with a few real pieces so prompts encode to words.
 fn tokenizer(num_image_tokens: usize, start_of_image: usize) -> IceTokenizer {
-    let text_pieces = start_of_image - num_image_tokens - 3;
-    let mut pieces: Vec<String> = "abcdefghijklmnopqrstuvwxyz".chars().map(|c| c.to_string()).collect();
-    pieces.extend(["▁", "▁a", "▁red", "▁blue", "▁circle", "▁square", "高", "清", "摄", "影", "隔", "绝"].map(String::from));
-    let mut filler = 0;
-    while pieces.len() < text_pieces {
-        pieces.push(format!("▁w{filler}"));
-        filler += 1;
-    }
-    assert_eq!(pieces.len(), text_pieces, "the fixture id space leaves room for {text_pieces} pieces");
-    let sp = SentencePieceModel::from_bytes(&sentencepiece_model(&pieces)).unwrap();
-    let tokenizer = IceTokenizer::from_text_tokenizer(TextTokenizer::new(sp, num_image_tokens as u32).unwrap()).unwrap();
-    assert_eq!(tokenizer.start_of_image() as usize, start_of_image);
-    tokenizer
+    let mut pieces: Vec<&str> = "abcdefghijklmnopqrstuvwxyz".split("").filter(|p| !p.is_empty()).collect();
+    pieces.extend(["▁", "▁a", "▁red", "▁blue", "▁circle", "▁square", "高", "清", "摄", "影", "隔", "绝"]);
+    fx::tokenizer_for_id_space(num_image_tokens, start_of_image, &pieces)
 }
 
 fn vqvae_config(n_embed: usize) -> HvqvaeConfig {
@@ -184,7 +162,7 @@ fn model_directory_is_loaded_and_checked() {
     let n = fx::config_usize(&fx::config("coglm_forward"), "num_image_tokens");
     let soi = fx::config_usize(&fx::config("coglm_forward"), "start_of_image_id");
     let pieces: Vec<String> = (0..soi - n - 3).map(|i| format!("▁w{i}")).collect();
-    std::fs::write(dir.join("ice_text.model"), sentencepiece_model(&pieces)).unwrap();
+    std::fs::write(dir.join("ice_text.model"), fx::sentencepiece_model(&pieces)).unwrap();
     match Pipeline::<B>::from_dir(&dir, &device) {
         Err(Error::Inconsistent(reason)) => assert!(reason.contains("codebook"), "{reason}"),
         other => panic!("expected Inconsistent, got {:?}", other.err()),

@@ -99,3 +99,39 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
         want[worst]
     );
 }
+
+/// A SentencePiece unigram model (identity normaliser) with `<unk>`, `<s>`, `</s>` and then `pieces`, as bytes.
+pub fn sentencepiece_model(pieces: &[String]) -> Vec<u8> {
+    use cogview2_icetk::{ModelProto, PieceType, SentencePiece};
+    let piece = |piece: &str, kind, score| SentencePiece { piece: piece.to_string(), score, kind };
+    let mut all = vec![piece("<unk>", PieceType::Unknown, 0.0), piece("<s>", PieceType::Control, 0.0)];
+    all.push(piece("</s>", PieceType::Control, 0.0));
+    all.extend(pieces.iter().enumerate().map(|(i, p)| piece(p, PieceType::Normal, -1.0 - i as f32 * 0.01)));
+    let mut model = ModelProto { pieces: all, ..ModelProto::default() };
+    model.normalizer_spec.name = "identity".into();
+    model.encode()
+}
+
+/// A tokenizer for a model set whose fixtures carry no text model: image ids below `num_image_tokens`, then
+/// `pieces` padded with filler words to exactly the count that puts the three appended specials at
+/// `start_of_image`, `+1`, `+2`.
+pub fn tokenizer_for_id_space(
+    num_image_tokens: usize,
+    start_of_image: usize,
+    pieces: &[&str],
+) -> cogview2_icetk::IceTokenizer {
+    use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
+    let text_pieces = start_of_image - num_image_tokens - 3;
+    let mut all: Vec<String> = pieces.iter().map(|p| p.to_string()).collect();
+    let mut filler = 0;
+    while all.len() < text_pieces {
+        all.push(format!("▁w{filler}"));
+        filler += 1;
+    }
+    assert_eq!(all.len(), text_pieces, "the id space leaves room for {text_pieces} pieces");
+    let sp = SentencePieceModel::from_bytes(&sentencepiece_model(&all)).expect("valid model");
+    let text = TextTokenizer::new(sp, num_image_tokens as u32).expect("id space fits");
+    let tokenizer = IceTokenizer::from_text_tokenizer(text).expect("specials appended");
+    assert_eq!(tokenizer.start_of_image() as usize, start_of_image);
+    tokenizer
+}
