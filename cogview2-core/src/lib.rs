@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod cache;
 pub mod config;
+pub mod edit_geometry;
 pub mod error;
 pub mod generation;
 pub mod layer;
@@ -18,6 +19,9 @@ pub use attention::{AttentionBias, SelfAttention};
 pub use cache::KvCache;
 pub use config::{CogLmConfig, LayerNormOrder, PbRelax};
 pub use error::{CoreError, Result};
+pub use edit_geometry::{
+    box_to_pixel_mask, crop_mask, downsample_mask, mask_bounding_box, surrounding_box_crop, PixelBox, SurroundingCrop,
+};
 pub use generation::{generate_image_tokens, GenerationOptions, ImagePrompt, Stage1Decoder};
 pub use layer::TransformerLayer;
 pub use layernorm::LayerNorm;
