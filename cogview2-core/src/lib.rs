@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod cache;
+pub mod completion;
 pub mod config;
 pub mod edit_geometry;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod weights;
 
 pub use attention::{AttentionBias, SelfAttention};
 pub use cache::KvCache;
+pub use completion::{complete, complete_with, CompletionLayout, CompletionSlot};
 pub use config::{CogLmConfig, LayerNormOrder, PbRelax};
 pub use error::{CoreError, Result};
 pub use edit_geometry::{
