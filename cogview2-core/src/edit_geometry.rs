@@ -225,7 +225,7 @@ mod tests {
         // Degenerate: same edge, or thinner than a pixel.
         assert!(matches!(box_to_pixel_mask([0.5, 0.0, 0.5, 1.0], 480), Err(CoreError::EmptyMask { .. })));
         assert!(matches!(box_to_pixel_mask([0.5, 0.0, 0.501, 1.0], 480), Err(CoreError::EmptyMask { .. })));
-        assert!(matches!(surrounding_box_crop(&vec![false; 16], 4), Err(CoreError::EmptyMask { .. })));
+        assert!(matches!(surrounding_box_crop(&[false; 16], 4), Err(CoreError::EmptyMask { .. })));
         assert!(matches!(surrounding_box_crop(&[true; 15], 4), Err(CoreError::Shape(_))));
     }
 
