@@ -119,6 +119,28 @@ pub enum CoreError {
     #[error("invalid prompt: {0}")]
     InvalidPrompt(String),
 
+    /// An editing mask selects no cell, so there is nothing to edit.
+    #[error("the edit mask selects no cells ({what}); give a box or mask that covers at least one cell")]
+    EmptyMask {
+        /// Which mask (e.g. "480x480 pixel mask").
+        what: String,
+    },
+
+    /// An edit box is not inside the unit square or has its corners swapped.
+    #[error("invalid edit box (h0 {h0}, w0 {w0}, h1 {h1}, w1 {w1}): {reason}")]
+    InvalidBox {
+        /// Top edge, fraction of the height.
+        h0: f64,
+        /// Left edge, fraction of the width.
+        w0: f64,
+        /// Bottom edge (exclusive), fraction of the height.
+        h1: f64,
+        /// Right edge (exclusive), fraction of the width.
+        w1: f64,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
     /// Sampler parameters are invalid.
     #[error("invalid sampler: {0}")]
     InvalidSampler(String),
