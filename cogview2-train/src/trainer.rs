@@ -214,6 +214,12 @@ impl<B: AutodiffBackend> CogLmTrainer<B> {
         self.step
     }
 
+    /// Sets the step counter (the LR schedule position), e.g. to continue from bare weights without optimiser state.
+    pub fn with_step(mut self, step: usize) -> Self {
+        self.step = step;
+        self
+    }
+
     /// The loss of a batch without updating anything.
     pub fn evaluate(&self, batch: &Batch<B>) -> Result<f32> {
         let (loss, _) = masked_lm_loss(&self.model.valid(), &inner_batch(batch))?;
