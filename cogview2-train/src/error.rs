@@ -25,6 +25,10 @@ pub enum TrainError {
     #[error(transparent)]
     Core(#[from] cogview2_core::CoreError),
 
+    /// An error of the super-resolution crate.
+    #[error(transparent)]
+    Sr(#[from] cogview2_sr::SrError),
+
     /// A file could not be read or written.
     #[error("cannot access {path}: {source}")]
     Io {

@@ -97,8 +97,21 @@ pub fn to_safetensors_bytes(tensors: &BTreeMap<String, NamedTensor>, label: &Pat
 /// Writes `module`'s parameters to `path` (official names and layouts, f32), loadable with
 /// `CogLm::from_safetensors`.
 pub fn export_safetensors<B: Backend, M: Module<B>>(module: &M, path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
-    let bytes = to_safetensors_bytes(&named_tensors(module), path)?;
+    write_tensors(&named_tensors(module), path.as_ref())
+}
+
+/// Like [`export_safetensors`] for the SR models, whose CogLM trunk sits in a field `coglm`: the official
+/// checkpoints (and `DsrModel`/`ItersrModel::from_safetensors`) name it `transformer.*` at the top level.
+pub fn export_sr_safetensors<B: Backend, M: Module<B>>(module: &M, path: impl AsRef<Path>) -> Result<()> {
+    let renamed = named_tensors(module)
+        .into_iter()
+        .map(|(name, t)| (name.strip_prefix("coglm.").map(str::to_string).unwrap_or(name), t))
+        .collect();
+    write_tensors(&renamed, path.as_ref())
+}
+
+fn write_tensors(tensors: &BTreeMap<String, NamedTensor>, path: &Path) -> Result<()> {
+    let bytes = to_safetensors_bytes(tensors, path)?;
     std::fs::write(path, bytes).map_err(|source| TrainError::Io {
         path: path.to_path_buf(),
         source,
