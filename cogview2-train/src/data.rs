@@ -136,6 +136,25 @@ mod tests {
     use crate::sampler::MaskingSampler;
 
     #[test]
+    fn safetensors_rows_round_trip_and_reject_floats() {
+        let path = std::env::temp_dir().join(format!("cogview2-train-rows-{}.safetensors", std::process::id()));
+        let values: Vec<i64> = (0..12).collect();
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let view = safetensors::tensor::TensorView::new(Dtype::I64, vec![3, 4], &bytes).unwrap();
+        std::fs::write(&path, safetensors::serialize([("rows", view)], &None).unwrap()).unwrap();
+        let rows = safetensors_rows(&path).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows.row(2).unwrap(), vec![8, 9, 10, 11]);
+        assert!(rows.row(3).is_err());
+
+        let floats: Vec<u8> = [0.0f32; 4].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let view = safetensors::tensor::TensorView::new(Dtype::F32, vec![1, 4], &floats).unwrap();
+        std::fs::write(&path, safetensors::serialize([("rows", view)], &None).unwrap()).unwrap();
+        assert!(matches!(safetensors_rows(&path), Err(TrainError::Safetensors { .. })));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn synthetic_rows_are_accepted_by_the_sampler() {
         let tokens = SpecialTokens::icetk();
         let rows = InMemoryRows::synthetic(30, 512, 0.3, &tokens, 3).unwrap();

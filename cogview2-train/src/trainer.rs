@@ -9,7 +9,7 @@ use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{ElementConversion, Tensor};
 use cogview2_core::{AttentionBias, CogLm, CogLmConfig};
 use serde::{Deserialize, Serialize};
 
@@ -223,7 +223,7 @@ impl<B: AutodiffBackend> CogLmTrainer<B> {
     /// The loss of a batch without updating anything.
     pub fn evaluate(&self, batch: &Batch<B>) -> Result<f32> {
         let (loss, _) = masked_lm_loss(&self.model.valid(), &inner_batch(batch))?;
-        Ok(loss.into_scalar().to_f32())
+        Ok(loss.into_scalar().elem::<f32>())
     }
 
     /// One optimisation step on `batch`.
@@ -233,7 +233,7 @@ impl<B: AutodiffBackend> CogLmTrainer<B> {
         let (loss, nll) = masked_lm_loss(&self.model, batch)?;
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let nll_host: Vec<f32> = nll.into_data().iter::<f32>().collect();
-        let loss_value = loss.into_scalar().to_f32();
+        let loss_value = loss.into_scalar().elem::<f32>();
         if !loss_value.is_finite() {
             return Err(TrainError::InvalidBatch(format!("loss is {loss_value} at step {}", self.step)));
         }
@@ -281,15 +281,5 @@ fn inner_batch<B: AutodiffBackend>(batch: &Batch<B>) -> Batch<B::InnerBackend> {
         loss_mask: batch.loss_mask.clone().inner(),
         labels_host: batch.labels_host.clone(),
         loss_mask_host: batch.loss_mask_host.clone(),
-    }
-}
-
-trait ToF32 {
-    fn to_f32(self) -> f32;
-}
-
-impl<E: burn::tensor::ElementConversion> ToF32 for E {
-    fn to_f32(self) -> f32 {
-        self.elem::<f32>()
     }
 }
