@@ -1,11 +1,10 @@
 //! The plain burn-ops reference against the `local_attention` fixture (abs 1e-4), on NdArray and Flex.
 
-mod common;
 
 use burn::backend::{Flex, NdArray};
 use burn::tensor::{backend::Backend, Tensor};
 use cogview2_kernels::{local_attention_fused, local_similar, local_weighting, ExtraKeys, WindowKeys};
-use common::Ops;
+use crate::common::Ops;
 
 struct Reference;
 
@@ -23,9 +22,9 @@ impl<B: Backend> Ops<B> for Reference {
 
 fn run<B: Backend>(backend: &str) {
     let device = B::Device::default();
-    let cases = common::check_cases::<B>(&Reference, &device);
-    let dsr = common::check_dsr::<B>(&Reference, &device);
-    let itersr = common::check_itersr::<B>(&Reference, &device);
+    let cases = crate::common::check_cases::<B>(&Reference, &device);
+    let dsr = crate::common::check_dsr::<B>(&Reference, &device);
+    let itersr = crate::common::check_itersr::<B>(&Reference, &device);
     eprintln!("reference on {backend}: max |err| scores/out {cases:e}, dsr context1 {dsr:e}, itersr context {itersr:e}");
 }
 

@@ -5,7 +5,6 @@
 
 #![cfg(feature = "wgpu")]
 
-mod common;
 
 use burn::backend::NdArray;
 use burn::tensor::{activation::softmax, backend::Backend, Tensor, TensorData};
@@ -13,7 +12,7 @@ use cogview2_fixtures::{assert_close, max_abs_diff};
 use cogview2_kernels::cube::WgpuKernels;
 use cogview2_kernels::problems::{catalogue, Inputs, Problem};
 use cogview2_kernels::{local_attention, reference, similar, weighting, DenseKeys, ExtraKeys, WindowKeys};
-use common::{values, Ops, TOL};
+use crate::common::{values, Ops, TOL};
 
 type Gpu = WgpuKernels;
 type Cpu = NdArray;
@@ -35,9 +34,9 @@ impl Ops<Gpu> for Kernels {
 #[test]
 fn kernels_match_fixture() {
     let device = Default::default();
-    let cases = common::check_cases::<Gpu>(&Kernels, &device);
-    let dsr = common::check_dsr::<Gpu>(&Kernels, &device);
-    let itersr = common::check_itersr::<Gpu>(&Kernels, &device);
+    let cases = crate::common::check_cases::<Gpu>(&Kernels, &device);
+    let dsr = crate::common::check_dsr::<Gpu>(&Kernels, &device);
+    let itersr = crate::common::check_itersr::<Gpu>(&Kernels, &device);
     eprintln!("kernels on wgpu: max |err| scores/out {cases:e}, dsr context1 {dsr:e}, itersr context {itersr:e}");
 }
 
