@@ -22,6 +22,7 @@
 //! - [`kernels`] (`cogview2-kernels`): local attention and LoPAR kernels;
 //! - [`sr`] (`cogview2-sr`): direct and iterative super-resolution.
 
+pub mod edit;
 pub mod error;
 pub mod pipeline;
 pub mod recipe;
@@ -33,6 +34,7 @@ pub use cogview2_sr as sr;
 pub use cogview2_vqvae as vqvae;
 
 pub use cogview2_core::{CogLm, CogLmConfig, GenerationOptions, ImagePrompt, Sampler};
+pub use edit::{EditGeometry, EditHires, EditRegion, EditRequest, EditTokens};
 pub use error::{Error, Result};
 pub use pipeline::{image_grid, ImageTokens, Pipeline, PipelineParts, Progress, Request, Stage, COMPRESS_RATE};
 pub use recipe::{Recipe, Style};
