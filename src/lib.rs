@@ -4,7 +4,9 @@
 //!
 //! [`Pipeline`] runs the whole system: CogLM draws a low-res grid of image tokens from the prompt, direct
 //! super-resolution (DSR) turns it into a hi-res grid in one pass, iterative super-resolution (ITERSR) refines it
-//! with LoPAR, and the VQ-VAE decodes it to pixels.
+//! with LoPAR, and the VQ-VAE decodes it to pixels. [`Request::post_select`] keeps the candidates whose caption
+//! CogLM finds most likely, and [`Pipeline::edit`] re-draws a region of an existing image from a prompt
+//! ([`EditRequest`]).
 //!
 //! ```no_run
 //! use cogview2::{CpuBackend, Pipeline, Request};
