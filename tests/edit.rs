@@ -70,7 +70,11 @@ fn edit_changes_only_the_masked_region_through_every_stage() {
     assert_eq!(tokens.lowres.dims(), [3, n_lo]);
     assert!(tokens.lowres_mask.iter().any(|&m| m) && !tokens.lowres_mask.iter().all(|&m| m));
     let lo_original = token_vec(tokens.lowres_original.clone());
-    assert_unchanged_outside("completion", &token_vec(tokens.lowres.clone()), &lo_original, &tokens.lowres_mask);
+    let lowres = token_vec(tokens.lowres.clone());
+    assert_unchanged_outside("completion", &lowres, &lo_original, &tokens.lowres_mask);
+    // And it does re-draw: some masked cell of some sample differs from the original crop.
+    let redrawn = lowres.chunks(n_lo).any(|s| (0..n_lo).any(|c| tokens.lowres_mask[c] && s[c] != lo_original[c]));
+    assert!(redrawn, "completion left every masked cell as it was");
 
     // Hi res: outside the hi-res mask the original crop's codes survive the replacement and ITERSR.
     let hires = tokens.hires.as_ref().expect("a crop larger than the low-res image is super-resolved");
