@@ -133,7 +133,8 @@ impl StageBars {
 
 fn run<B: Backend>(args: &Args) -> Result<()> {
     let device = B::Device::default();
-    let image = cogview2::vqvae::load_image(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
+    let image =
+        cogview2::vqvae::load_image(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
     let region = match (&args.region, &args.mask) {
         (Some([h0, w0, h1, w1]), _) => EditRegion::Box { h0: *h0, w0: *w0, h1: *h1, w1: *w1 },
         (None, Some(path)) => {

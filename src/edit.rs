@@ -147,7 +147,11 @@ impl<B: Backend> Pipeline<B> {
     }
 
     /// [`edit`](Self::edit), reporting progress per stage.
-    pub fn edit_with_progress(&self, request: &EditRequest, progress: &mut dyn FnMut(Progress)) -> Result<Vec<RgbImage>> {
+    pub fn edit_with_progress(
+        &self,
+        request: &EditRequest,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<RgbImage>> {
         let tokens = self.edit_tokens(request, progress)?;
         let pasted = self.paste_edit(&tokens, progress)?;
         self.round_trip(&pasted)
@@ -251,9 +255,12 @@ impl<B: Backend> Pipeline<B> {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Tensor<B, 2, Int>> {
         let grid = self.lowres_grid();
-        let cells: Vec<i64> = original.clone().into_data().convert::<i64>().to_vec().map_err(|e| {
-            Error::Inconsistent(format!("cannot read the encoded crop back: {e:?}"))
-        })?;
+        let cells: Vec<i64> = original
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .to_vec()
+            .map_err(|e| Error::Inconsistent(format!("cannot read the encoded crop back: {e:?}")))?;
         let soi = i64::from(self.tokenizer.start_of_image());
         let layout = CompletionLayout::with_attn_plus(text, &cells, mask, grid, soi, recipe.attn_plus)?;
         let sampler = self.stage1_sampler(recipe).to_device::<B>(self.coglm.num_image_tokens, &self.device)?;
@@ -309,17 +316,18 @@ impl<B: Backend> Pipeline<B> {
                 self.dsr.sample(text, part, &dsr_sampler, &mut dsr_rng)?
             };
             progress(Progress { stage: Stage::DirectSuperResolution, done: end, total: batch });
-            let outside =
-                Tensor::<B, 2, Bool>::from_data(TensorData::new(keep.clone(), [1, n_hi]), &self.device).expand([end - start, n_hi]);
+            let outside = Tensor::<B, 2, Bool>::from_data(TensorData::new(keep.clone(), [1, n_hi]), &self.device)
+                .expand([end - start, n_hi]);
             let swapped = hires.clone().mask_where(outside, original.clone().expand([end - start, n_hi]));
             let iterations = schedule.iterations();
-            let done = self.itersr.refine(text, swapped.clone(), &schedule, Some(&mask), &mut itersr_rng, &mut |step| {
-                progress(Progress {
-                    stage: Stage::IterativeSuperResolution,
-                    done: start * iterations + step.iteration * (end - start),
-                    total: batch * iterations,
-                })
-            })?;
+            let done =
+                self.itersr.refine(text, swapped.clone(), &schedule, Some(&mask), &mut itersr_rng, &mut |step| {
+                    progress(Progress {
+                        stage: Stage::IterativeSuperResolution,
+                        done: start * iterations + step.iteration * (end - start),
+                        total: batch * iterations,
+                    })
+                })?;
             dsr.push(hires);
             replaced.push(swapped);
             refined.push(done);

@@ -6,8 +6,8 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use cogview2_core::{
-    caption_scores, caption_scores_chunked, generate_image_tokens, rank_by_caption_score, ClusterTable, CogLm,
-    DeviceSampler, GenerationOptions, ImagePrompt, Sampler,
+    caption_scores, generate_image_tokens, rank_by_caption_score, ClusterTable, CogLm, DeviceSampler,
+    GenerationOptions, ImagePrompt, Sampler,
 };
 use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
 use cogview2_sr::{dsr_sampler, DsrModel, ItersrModel, LoparPattern, LoparSchedule};
@@ -355,7 +355,8 @@ impl<B: Backend> Pipeline<B> {
         let (lowres, caption_scores) = match caption {
             None => (lowres, None),
             Some((keep, ids)) => {
-                let (lowres, scores) = self.post_select(lowres, &ids, keep, request.max_inference_batch_size, progress)?;
+                let (lowres, scores) =
+                    self.post_select(lowres, &ids, keep, request.max_inference_batch_size, progress)?;
                 (lowres, Some(scores))
             }
         };
@@ -402,7 +403,7 @@ impl<B: Backend> Pipeline<B> {
         for start in (0..batch).step_by(chunk) {
             let end = (start + chunk).min(batch);
             let part = lowres.clone().slice([start..end, 0..lowres.dims()[1]]);
-            scores.extend(caption_scores_chunked(&self.coglm, part, caption, soc, chunk)?);
+            scores.extend(caption_scores(&self.coglm, part, caption, soc)?);
             progress(Progress { stage: Stage::PostSelection, done: end, total: batch });
         }
         let order: Vec<usize> = rank_by_caption_score(&scores).into_iter().take(keep).collect();

@@ -6,7 +6,7 @@ mod common;
 use cogview2::core::edit_geometry::box_to_pixel_mask;
 use cogview2::core::CoreError;
 use cogview2::vqvae::resize_and_center_crop;
-use cogview2::{EditRegion, EditRequest, EditTokens, Error, Progress, Stage, CpuBackend as B};
+use cogview2::{CpuBackend as B, EditRegion, EditRequest, EditTokens, Error, Progress, Stage};
 use common::{pipeline, token_vec};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
@@ -16,7 +16,12 @@ fn picture() -> RgbImage {
 }
 
 fn edit_request(region: EditRegion, batch_size: usize) -> EditRequest {
-    EditRequest { batch_size, max_inference_batch_size: 2, seed: 5, ..EditRequest::new(picture(), region, "a red circle") }
+    EditRequest {
+        batch_size,
+        max_inference_batch_size: 2,
+        seed: 5,
+        ..EditRequest::new(picture(), region, "a red circle")
+    }
 }
 
 fn boxed(h0: f64, w0: f64, h1: f64, w1: f64) -> EditRegion {
@@ -42,7 +47,8 @@ fn assert_pasted_only_in_crop(tokens: &EditTokens<B>, pasted: &[RgbImage]) {
     for image in pasted {
         assert_eq!(image.dimensions(), tokens.image.dimensions());
         for (x, y, p) in image.enumerate_pixels() {
-            let inside = (crop.top..crop.bottom).contains(&(y as usize)) && (crop.left..crop.right).contains(&(x as usize));
+            let inside =
+                (crop.top..crop.bottom).contains(&(y as usize)) && (crop.left..crop.right).contains(&(x as usize));
             if !inside {
                 assert_eq!(p, tokens.image.get_pixel(x, y), "pixel ({x}, {y}) outside the crop changed");
             }
@@ -128,7 +134,9 @@ fn small_crops_are_decoded_at_low_res_and_masks_of_every_kind_agree() {
     let as_pixels = pipeline.edit_tokens(&edit_request(EditRegion::Pixels(pixels.clone()), 2), &mut |_| {}).unwrap();
     assert_eq!(as_pixels.geometry, tokens.geometry);
     assert_eq!(token_vec(as_pixels.lowres), token_vec(tokens.lowres.clone()));
-    let grey = GrayImage::from_fn(size as u32, size as u32, |x, y| Luma([if pixels[y as usize * size + x as usize] { 255 } else { 0 }]));
+    let grey = GrayImage::from_fn(size as u32, size as u32, |x, y| {
+        Luma([if pixels[y as usize * size + x as usize] { 255 } else { 0 }])
+    });
     let square = EditRequest { image: tokens.image.clone(), ..edit_request(EditRegion::Mask(grey), 2) };
     let (_, geometry) = pipeline.edit_geometry(&square).unwrap();
     assert_eq!(geometry, tokens.geometry);
@@ -146,12 +154,20 @@ fn bad_edit_requests_are_typed_errors() {
     let pipeline = pipeline();
     let size = pipeline.image_size()[0];
     let edit = |region, batch| pipeline.edit(&edit_request(region, batch));
-    for b in [boxed(-0.1, 0.0, 0.5, 0.5), boxed(0.0, 0.0, 1.2, 0.5), boxed(0.6, 0.0, 0.5, 0.5), boxed(0.0, 0.6, 0.5, 0.5)] {
+    for b in
+        [boxed(-0.1, 0.0, 0.5, 0.5), boxed(0.0, 0.0, 1.2, 0.5), boxed(0.6, 0.0, 0.5, 0.5), boxed(0.0, 0.6, 0.5, 0.5)]
+    {
         assert!(matches!(edit(b.clone(), 1), Err(Error::Core(CoreError::InvalidBox { .. }))), "{b:?}");
     }
     assert!(matches!(edit(boxed(0.5, 0.0, 0.5, 1.0), 1), Err(Error::Core(CoreError::EmptyMask { .. }))));
-    assert!(matches!(edit(EditRegion::Pixels(vec![false; size * size]), 1), Err(Error::Core(CoreError::EmptyMask { .. }))));
-    assert!(matches!(edit(EditRegion::Mask(GrayImage::new(120, 100)), 1), Err(Error::Core(CoreError::EmptyMask { .. }))));
+    assert!(matches!(
+        edit(EditRegion::Pixels(vec![false; size * size]), 1),
+        Err(Error::Core(CoreError::EmptyMask { .. }))
+    ));
+    assert!(matches!(
+        edit(EditRegion::Mask(GrayImage::new(120, 100)), 1),
+        Err(Error::Core(CoreError::EmptyMask { .. }))
+    ));
     assert!(matches!(edit(EditRegion::Pixels(vec![true; 10]), 1), Err(Error::InvalidRequest(_))));
     assert!(matches!(edit(boxed(0.2, 0.2, 0.6, 0.6), 0), Err(Error::InvalidRequest(_))));
     let empty_prompt = EditRequest { prompt: " ".into(), ..edit_request(boxed(0.2, 0.2, 0.6, 0.6), 1) };

@@ -51,6 +51,7 @@ fn bad_post_selection_is_a_typed_error() {
         let req = Request { post_select: Some(keep), ..request("a red circle", 2, 0) };
         assert!(matches!(pipeline.generate_tokens(&req, &mut |_| {}), Err(Error::InvalidRequest(_))), "{keep}");
     }
-    let tokens = pipeline.generate_tokens(&Request { only_first_stage: true, ..request("a blue square", 1, 0) }, &mut |_| {});
+    let tokens =
+        pipeline.generate_tokens(&Request { only_first_stage: true, ..request("a blue square", 1, 0) }, &mut |_| {});
     assert!(matches!(pipeline.caption_score(tokens.unwrap().lowres, "  "), Err(Error::EmptyPrompt)));
 }
