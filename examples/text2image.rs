@@ -4,7 +4,10 @@
 //! cargo run --release --example text2image -- --prompt "a red circle"
 //! cargo run --release --example text2image -- --input-file prompts.txt --batch-size 4 --style none
 //! cargo run --release --example text2image -- --prompt "a red circle" --bench   # per-stage times
+//! cargo run --release --example text2image -- --prompt "a red circle" --batch-size 8 --post-select 2
 //! ```
+//! `--post-select N` keeps the N candidates whose caption CogLM finds most likely (inverse prompting), before
+//! super-resolution; they are written best first and their scores printed.
 //! Writes one PNG per sample and a grid PNG (3 per row) per prompt into `--output-dir`. `--model-dir` defaults to
 //! the model shipped in the repository (`model/`); see `docs/model-dir.md` for the layout of a model directory.
 
@@ -38,6 +41,9 @@ struct Args {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 1234)]
     seed: u64,
+    /// Keep the best N of the batch_size candidates by caption score, before super-resolution (N ≤ batch size).
+    #[arg(long)]
+    post_select: Option<usize>,
     /// Stop after stage 1 (low-res image upscaled by nearest).
     #[arg(long)]
     only_first_stage: bool,
@@ -144,6 +150,8 @@ impl StageBars {
             );
             bar.set_prefix(match p.stage {
                 Stage::Stage1 => "CogLM",
+                Stage::PostSelection => "select",
+                Stage::Completion => "complete",
                 Stage::DirectSuperResolution => "DSR",
                 Stage::IterativeSuperResolution => "ITERSR",
                 Stage::Decode => "decode",
@@ -180,10 +188,25 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
             seed: args.seed,
             only_first_stage: args.only_first_stage,
             recipe: None,
+            post_select: args.post_select,
         };
         let mut bars = StageBars::new();
         let start = Instant::now();
-        let images = pipeline.text_to_image_with_progress(&request, &mut |p| bars.update(p))?;
+        let tokens = pipeline.generate_tokens(&request, &mut |p| bars.update(p))?;
+        if let Some(scores) = &tokens.caption_scores {
+            eprintln!("caption scores of the kept candidates, best first: {scores:?}");
+        }
+        let images = match tokens.hires {
+            Some(hires) => pipeline.decode(hires, pipeline.hires_grid(), &mut |p| bars.update(p))?,
+            None => {
+                let [h, w] = pipeline.image_size();
+                pipeline
+                    .decode(tokens.lowres, pipeline.lowres_grid(), &mut |p| bars.update(p))?
+                    .iter()
+                    .map(|im| image::imageops::resize(im, w as u32, h as u32, image::imageops::FilterType::Nearest))
+                    .collect()
+            }
+        };
         bars.finish();
         let total_s = start.elapsed().as_secs_f64();
         let stem = stem(prompt, index);

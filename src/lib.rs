@@ -4,7 +4,9 @@
 //!
 //! [`Pipeline`] runs the whole system: CogLM draws a low-res grid of image tokens from the prompt, direct
 //! super-resolution (DSR) turns it into a hi-res grid in one pass, iterative super-resolution (ITERSR) refines it
-//! with LoPAR, and the VQ-VAE decodes it to pixels.
+//! with LoPAR, and the VQ-VAE decodes it to pixels. [`Request::post_select`] keeps the candidates whose caption
+//! CogLM finds most likely, and [`Pipeline::edit`] re-draws a region of an existing image from a prompt
+//! ([`EditRequest`]).
 //!
 //! ```no_run
 //! use cogview2::{CpuBackend, Pipeline, Request};
@@ -22,6 +24,7 @@
 //! - [`kernels`] (`cogview2-kernels`): local attention and LoPAR kernels;
 //! - [`sr`] (`cogview2-sr`): direct and iterative super-resolution.
 
+pub mod edit;
 pub mod error;
 pub mod pipeline;
 pub mod recipe;
@@ -33,6 +36,7 @@ pub use cogview2_sr as sr;
 pub use cogview2_vqvae as vqvae;
 
 pub use cogview2_core::{CogLm, CogLmConfig, GenerationOptions, ImagePrompt, Sampler};
+pub use edit::{EditGeometry, EditHires, EditRegion, EditRequest, EditTokens};
 pub use error::{Error, Result};
 pub use pipeline::{image_grid, ImageTokens, Pipeline, PipelineParts, Progress, Request, Stage, COMPRESS_RATE};
 pub use recipe::{Recipe, Style};

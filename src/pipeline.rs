@@ -4,8 +4,11 @@
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor};
-use cogview2_core::{generate_image_tokens, ClusterTable, CogLm, GenerationOptions, ImagePrompt, Sampler};
+use burn::tensor::{Int, Tensor, TensorData};
+use cogview2_core::{
+    caption_scores, generate_image_tokens, rank_by_caption_score, ClusterTable, CogLm, DeviceSampler,
+    GenerationOptions, ImagePrompt, Sampler,
+};
 use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
 use cogview2_sr::{dsr_sampler, DsrModel, ItersrModel, LoparPattern, LoparSchedule};
 use cogview2_vqvae::{load_safetensors, tensor_to_images, CompressRate, Hvqvae, HvqvaeConfig};
@@ -43,6 +46,11 @@ pub struct PipelineParts<B: Backend> {
 pub enum Stage {
     /// CogLM draws the low-res tokens (`done`/`total` count tokens over the whole batch).
     Stage1,
+    /// CogLM scores every candidate by the perplexity of the caption given the image (`done`/`total` count
+    /// samples).
+    PostSelection,
+    /// CogLM re-draws the masked low-res cells of an edit (`done`/`total` count tokens over the whole batch).
+    Completion,
     /// DSR draws every hi-res token in one pass (`done`/`total` count samples).
     DirectSuperResolution,
     /// One LoPAR iteration of ITERSR (`done`/`total` count iterations × samples).
@@ -79,6 +87,11 @@ pub struct Request {
     pub only_first_stage: bool,
     /// Overrides the style's recipe.
     pub recipe: Option<Recipe>,
+    /// Keep only the best `n` of the `batch_size` stage-1 candidates, ranked by caption score (CogLM's
+    /// likelihood of the raw prompt given the image, the official `--inverse-prompt`), before super-resolution;
+    /// the returned samples are best first. The official script computes this ranking but drops it when
+    /// super-resolution runs; here it is always applied. `n ≤ batch_size`.
+    pub post_select: Option<usize>,
 }
 
 impl Request {
@@ -92,10 +105,11 @@ impl Request {
             seed: 1234,
             only_first_stage: false,
             recipe: None,
+            post_select: None,
         }
     }
 
-    fn recipe(&self) -> Recipe {
+    pub(crate) fn recipe(&self) -> Recipe {
         self.recipe.clone().unwrap_or_else(|| Recipe::for_style(self.style))
     }
 }
@@ -107,17 +121,19 @@ pub struct ImageTokens<B: Backend> {
     pub lowres: Tensor<B, 2, Int>,
     /// Super-resolved tokens `[batch, hi_rows·hi_cols]` (`None` with `only_first_stage`).
     pub hires: Option<Tensor<B, 2, Int>>,
+    /// With `post_select`: the caption score of each returned sample, in the returned (best-first) order.
+    pub caption_scores: Option<Vec<f32>>,
 }
 
 /// CogView2's hierarchical text-to-image system, ready to run.
 pub struct Pipeline<B: Backend> {
-    tokenizer: IceTokenizer,
-    vqvae: Hvqvae<B>,
-    coglm: CogLm<B>,
-    dsr: DsrModel<B>,
-    itersr: ItersrModel<B>,
-    clusters: ClusterTable,
-    device: B::Device,
+    pub(crate) tokenizer: IceTokenizer,
+    pub(crate) vqvae: Hvqvae<B>,
+    pub(crate) coglm: CogLm<B>,
+    pub(crate) dsr: DsrModel<B>,
+    pub(crate) itersr: ItersrModel<B>,
+    pub(crate) clusters: ClusterTable,
+    pub(crate) device: B::Device,
 }
 
 impl<B: Backend> Pipeline<B> {
@@ -266,7 +282,7 @@ impl<B: Backend> Pipeline<B> {
         Ok(ids)
     }
 
-    fn check_text_len(&self, tokens: usize) -> Result<()> {
+    pub(crate) fn check_text_len(&self, tokens: usize) -> Result<()> {
         let (max, limit) = if self.dsr.config().max_text_len() < STAGE1_MAX_TEXT_TOKENS {
             (self.dsr.config().max_text_len(), "DSR's text region")
         } else {
@@ -311,7 +327,8 @@ impl<B: Backend> Pipeline<B> {
     }
 
     /// As [`generate_tokens`](Self::generate_tokens) for already encoded text ids (templated, without
-    /// `<start_of_image>`); `request.prompt` and `request.style`'s template are not used.
+    /// `<start_of_image>`); `request.style`'s template is not used, and `request.prompt` only as the raw caption
+    /// that `post_select` scores.
     pub fn generate_tokens_from_ids(
         &self,
         text: &[i64],
@@ -322,13 +339,78 @@ impl<B: Backend> Pipeline<B> {
             return Err(Error::InvalidRequest("batch_size and max_inference_batch_size must be positive".into()));
         }
         self.check_text_len(text.len())?;
+        // Checked before any compute: a bad post_select or caption must not cost a stage-1 run.
+        let caption = match request.post_select {
+            None => None,
+            Some(n) if n == 0 || n > request.batch_size => {
+                return Err(Error::InvalidRequest(format!(
+                    "post_select keeps {n} of {} candidates: it must be between 1 and batch_size",
+                    request.batch_size
+                )))
+            }
+            Some(n) => Some((n, self.caption_ids(&request.prompt)?)),
+        };
         let recipe = request.recipe();
         let lowres = self.stage1(text, request, &recipe, progress)?;
+        let (lowres, caption_scores) = match caption {
+            None => (lowres, None),
+            Some((keep, ids)) => {
+                let (lowres, scores) =
+                    self.post_select(lowres, &ids, keep, request.max_inference_batch_size, progress)?;
+                (lowres, Some(scores))
+            }
+        };
         if request.only_first_stage {
-            return Ok(ImageTokens { lowres, hires: None });
+            return Ok(ImageTokens { lowres, hires: None, caption_scores });
         }
         let hires = self.super_resolve(text, lowres.clone(), request, &recipe, None, progress)?;
-        Ok(ImageTokens { lowres, hires: Some(hires) })
+        Ok(ImageTokens { lowres, hires: Some(hires), caption_scores })
+    }
+
+    /// The ids of a raw caption for scoring (no style template; `<start_of_chinese>` is added by the layout).
+    fn caption_ids(&self, text: &str) -> Result<Vec<i64>> {
+        if text.trim().is_empty() {
+            return Err(Error::EmptyPrompt);
+        }
+        let ids: Vec<i64> = self.tokenizer.encode(text).into_iter().map(i64::from).collect();
+        if ids.is_empty() {
+            return Err(Error::EmptyPrompt);
+        }
+        Ok(ids)
+    }
+
+    /// Caption score of each low-res image `[batch, lo_rows·lo_cols]`: the mean log-probability CogLM gives the raw
+    /// `text` (no style template) after the image and `<start_of_chinese>`, as the official `--inverse-prompt`.
+    /// Higher is better; one forward over the whole batch.
+    pub fn caption_score(&self, image_tokens: Tensor<B, 2, Int>, text: &str) -> Result<Vec<f32>> {
+        let ids = self.caption_ids(text)?;
+        Ok(caption_scores(&self.coglm, image_tokens, &ids, i64::from(self.tokenizer.start_of_chinese()))?)
+    }
+
+    /// Keeps the `keep` best-scored rows of `lowres`, best first; returns them with their scores.
+    fn post_select(
+        &self,
+        lowres: Tensor<B, 2, Int>,
+        caption: &[i64],
+        keep: usize,
+        chunk: usize,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(Tensor<B, 2, Int>, Vec<f32>)> {
+        let [batch, _] = lowres.dims();
+        let _span = tracing::info_span!("post_selection", batch, keep).entered();
+        let soc = i64::from(self.tokenizer.start_of_chinese());
+        let mut scores = Vec::with_capacity(batch);
+        for start in (0..batch).step_by(chunk) {
+            let end = (start + chunk).min(batch);
+            let part = lowres.clone().slice([start..end, 0..lowres.dims()[1]]);
+            scores.extend(caption_scores(&self.coglm, part, caption, soc)?);
+            progress(Progress { stage: Stage::PostSelection, done: end, total: batch });
+        }
+        let order: Vec<usize> = rank_by_caption_score(&scores).into_iter().take(keep).collect();
+        tracing::debug!(?scores, ?order, "caption scores");
+        let index: Vec<i64> = order.iter().map(|&i| i as i64).collect();
+        let index = Tensor::<B, 1, Int>::from_data(TensorData::new(index, [keep]), &self.device);
+        Ok((lowres.select(0, index), order.iter().map(|&i| scores[i]).collect()))
     }
 
     fn stage1(
@@ -347,22 +429,41 @@ impl<B: Backend> Pipeline<B> {
             batch_size: request.batch_size,
             max_inference_batch_size: request.max_inference_batch_size,
             seed: request.seed,
-            sampler: if recipe.argmax {
-                Sampler::Argmax
-            } else {
-                Sampler::Cluster {
-                    temperature: recipe.temperature,
-                    top_k_clusters: self.cap_clusters(recipe.top_k_clusters),
-                    cluster_temperature: recipe.cluster_temperature,
-                    table: self.clusters.clone(),
-                }
-            },
+            sampler: self.stage1_sampler(recipe),
             attn_plus: recipe.attn_plus,
         };
         let [rows, cols] = self.lowres_grid();
         Ok(generate_image_tokens(&self.coglm, &prompt, rows * cols, &options, &self.device, &mut |done, total| {
             progress(Progress { stage: Stage::Stage1, done, total })
         })?)
+    }
+
+    /// The stage-1 (and completion) token rule of a recipe.
+    pub(crate) fn stage1_sampler(&self, recipe: &Recipe) -> Sampler {
+        if recipe.argmax {
+            Sampler::Argmax
+        } else {
+            Sampler::Cluster {
+                temperature: recipe.temperature,
+                top_k_clusters: self.cap_clusters(recipe.top_k_clusters),
+                cluster_temperature: recipe.cluster_temperature,
+                table: self.clusters.clone(),
+            }
+        }
+    }
+
+    /// The DSR token rule of a recipe, on the device.
+    pub(crate) fn dsr_sampler(&self, recipe: &Recipe) -> Result<DeviceSampler<B>> {
+        let sampler = if recipe.argmax {
+            Sampler::Argmax
+        } else {
+            dsr_sampler(
+                self.clusters.clone(),
+                self.cap_clusters(recipe.dsr_top_k_clusters),
+                recipe.dsr_cluster_temperature,
+            )
+        };
+        Ok(sampler.to_device::<B>(self.coglm.num_image_tokens, &self.device)?)
     }
 
     /// A recipe's cluster count, capped at the table's (small models have fewer clusters than the official 500).
@@ -383,16 +484,7 @@ impl<B: Backend> Pipeline<B> {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Tensor<B, 2, Int>> {
         let [batch, n_lo] = lowres.dims();
-        let dsr_sampler = if recipe.argmax {
-            Sampler::Argmax
-        } else {
-            dsr_sampler(
-                self.clusters.clone(),
-                self.cap_clusters(recipe.dsr_top_k_clusters),
-                recipe.dsr_cluster_temperature,
-            )
-        }
-        .to_device::<B>(self.coglm.num_image_tokens, &self.device)?;
+        let dsr_sampler = self.dsr_sampler(recipe)?;
         let schedule = self.lopar_schedule(recipe)?;
         // Independent streams per stage, so changing one stage's settings leaves the others' draws alone.
         let mut dsr_rng = ChaCha8Rng::seed_from_u64(request.seed);
@@ -423,7 +515,7 @@ impl<B: Backend> Pipeline<B> {
         Ok(Tensor::cat(hires_chunks, 0))
     }
 
-    fn lopar_schedule(&self, recipe: &Recipe) -> Result<LoparSchedule> {
+    pub(crate) fn lopar_schedule(&self, recipe: &Recipe) -> Result<LoparSchedule> {
         let n = self.coglm.num_image_tokens;
         let samplers = recipe
             .itersr_top_k

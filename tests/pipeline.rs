@@ -1,58 +1,12 @@
-//! End-to-end text-to-image on a tiny model set: the fixtures' seeded CogLM / DSR / ITERSR weights and cluster
-//! table, a random-weight VQ-VAE with their codebook size, and a small tokenizer whose special ids land where the
-//! fixture models expect them. Sizes come from the fixtures' configs.
+//! End-to-end text-to-image on the tiny model set of `common` (fixture CogLM / DSR / ITERSR, random VQ-VAE).
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::Int;
-use burn::tensor::Tensor;
-use cogview2::core::{ClusterTable, CogLm};
-use cogview2::icetk::IceTokenizer;
-use cogview2::sr::{DsrModel, ItersrModel};
-use cogview2::vqvae::{Hvqvae, HvqvaeConfig};
-use cogview2::{CpuBackend as B, Error, Pipeline, PipelineParts, Progress, Request, Stage, Style};
+use cogview2::{CpuBackend as B, Error, Pipeline, Progress, Request, Stage, Style};
 use cogview2_fixtures as fx;
-
-/// The fixture models' id space, with a few real pieces so prompts encode to words.
-fn tokenizer(num_image_tokens: usize, start_of_image: usize) -> IceTokenizer {
-    let mut pieces: Vec<&str> = "abcdefghijklmnopqrstuvwxyz".split("").filter(|p| !p.is_empty()).collect();
-    pieces.extend(["▁", "▁a", "▁red", "▁blue", "▁circle", "▁square", "高", "清", "摄", "影", "隔", "绝"]);
-    fx::tokenizer_for_id_space(num_image_tokens, start_of_image, &pieces)
-}
-
-fn vqvae_config(n_embed: usize) -> HvqvaeConfig {
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fx::dir("vqvae").join("config.json")).unwrap()).unwrap();
-    json["params"]["quantize_config"]["params"]["n_embed"] = n_embed.into();
-    serde_json::from_value(json).unwrap()
-}
-
-fn parts(vqvae_codes: Option<usize>) -> PipelineParts<B> {
-    let device = Default::default();
-    let (_, coglm) = CogLm::<B>::from_dir(fx::dir("coglm_forward"), &device).unwrap();
-    let n = coglm.num_image_tokens;
-    let soi = fx::config_usize(&fx::config("coglm_forward"), "start_of_image_id");
-    PipelineParts {
-        tokenizer: tokenizer(n, soi),
-        vqvae: Hvqvae::new(&vqvae_config(vqvae_codes.unwrap_or(n)), &device).unwrap(),
-        coglm,
-        dsr: DsrModel::from_dir(fx::dir("dsr"), &device).unwrap(),
-        itersr: ItersrModel::from_dir(fx::dir("itersr_lopar"), &device).unwrap(),
-        clusters: ClusterTable::from_npy_file(fx::dir("official_format").join("cluster_label.npy")).unwrap(),
-    }
-}
-
-fn pipeline() -> Pipeline<B> {
-    Pipeline::from_parts(parts(None), &Default::default()).unwrap()
-}
-
-fn request(prompt: &str, batch_size: usize, seed: u64) -> Request {
-    Request { batch_size, max_inference_batch_size: 2, seed, ..Request::new(prompt) }
-}
-
-fn token_vec(t: Tensor<B, 2, Int>) -> Vec<i64> {
-    t.into_data().convert::<i64>().to_vec().unwrap()
-}
+use common::{parts, pipeline, request, token_vec};
 
 #[test]
 fn text_to_image_returns_every_sample_at_the_final_size_and_is_seeded() {
