@@ -3,7 +3,6 @@
 //! fixture models expect them. Sizes come from the fixtures' configs.
 
 // Each test file uses a different subset of these helpers.
-#![allow(dead_code)]
 
 use burn::tensor::{Int, Tensor};
 use cogview2::core::{ClusterTable, CogLm};

@@ -1,13 +1,11 @@
 //! Text-guided editing on the tiny model set of `common`: final size S = 96 px (12×12 codes), low-res size 32 px
 //! (4×4 codes).
 
-mod common;
-
 use cogview2::core::edit_geometry::box_to_pixel_mask;
 use cogview2::core::CoreError;
 use cogview2::vqvae::resize_and_center_crop;
 use cogview2::{CpuBackend as B, EditRegion, EditRequest, EditTokens, Error, Progress, Stage};
-use common::{pipeline, token_vec};
+use crate::common::{pipeline, token_vec};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
 /// A 120×100 picture with structure everywhere (not square, so the resize and centre crop matter).

@@ -1,12 +1,10 @@
 //! End-to-end text-to-image on the tiny model set of `common` (fixture CogLM / DSR / ITERSR, random VQ-VAE).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use cogview2::{CpuBackend as B, Error, Pipeline, Progress, Request, Stage, Style};
 use cogview2_fixtures as fx;
-use common::{parts, pipeline, request, token_vec};
+use crate::common::{parts, pipeline, request, token_vec};
 
 #[test]
 fn text_to_image_returns_every_sample_at_the_final_size_and_is_seeded() {

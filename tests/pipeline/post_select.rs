@@ -1,10 +1,8 @@
 //! Post-selection by caption score on the tiny model set of `common`.
 
-mod common;
-
 use cogview2::core::rank_by_caption_score;
 use cogview2::{Error, Progress, Request, Stage};
-use common::{pipeline, request, token_vec};
+use crate::common::{pipeline, request, token_vec};
 
 #[test]
 fn post_selection_keeps_the_best_scored_candidates_best_first() {

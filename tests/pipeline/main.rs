@@ -1,0 +1,10 @@
+//! End-to-end tests of the root crate on a tiny model set (the fixtures' seeded CogLM / DSR / ITERSR, a
+//! random-weight VQ-VAE with their codebook size, a tokenizer filling their id space): text-to-image, post-selection
+//! and text-guided editing.
+//!
+//! One test binary: each binary re-monomorphises burn's backends, so separate files would multiply build time.
+
+mod common;
+mod edit;
+mod post_select;
+mod text_to_image;
