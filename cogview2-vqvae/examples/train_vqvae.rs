@@ -44,7 +44,8 @@ struct Args {
     /// Output directory (checkpoint, loss curve, evaluation image).
     #[arg(long, default_value = "model-out")]
     out_dir: PathBuf,
-    /// Continue from OUT/checkpoint.
+    /// Continue from OUT/checkpoint: model sizes, learning rate, seed and rate come from the checkpoint; keep
+    /// --size and --batch-size as before so the scene stream continues where it stopped.
     #[arg(long)]
     resume: bool,
     /// Seed of the weights, the scene stream and the restarts.
