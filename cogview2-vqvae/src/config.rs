@@ -146,6 +146,13 @@ impl HvqvaeConfig {
         Self::with_sizes(128, 256, 20000)
     }
 
+    /// A model small enough to train on two CPU cores (the `train_vqvae` example's default): the released
+    /// layout and parameter names with base channels 32 (the GroupNorm minimum), z 32 and 512 codes. At 32 px and
+    /// rate 8 that is a 4×4 code grid per image.
+    pub fn small() -> Self {
+        Self::with_sizes(32, 32, 512)
+    }
+
     /// The released layout (3 levels, encoder mult [1,2,4], decoder mults [[1,1,1,2,4],[1,1,2,4],[1,2,4]],
     /// resolution 256, attention at 16) with other channel sizes, e.g. for benchmarks with random weights.
     pub fn with_sizes(channels: usize, z_channels: usize, n_embed: usize) -> Self {

@@ -180,6 +180,19 @@ pub enum VqvaeError {
         /// What was expected, in words.
         expected: String,
     },
+
+    /// A training step could not proceed (non-finite loss, bad batch, host read failure).
+    #[error("training: {0}")]
+    Training(String),
+
+    /// A training checkpoint could not be written or read back.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The file or directory.
+        path: PathBuf,
+        /// What failed, and what to do about it.
+        reason: String,
+    },
 }
 
 /// Result alias of this crate.

@@ -5,6 +5,7 @@ pub mod compress;
 pub mod config;
 pub mod conv;
 pub mod decoder;
+pub mod ema;
 pub mod encoder;
 pub mod error;
 pub mod image_io;
@@ -15,6 +16,7 @@ pub mod normalize;
 pub mod quantize;
 pub mod resample;
 pub mod resnet;
+pub mod train;
 pub mod weights;
 
 pub use compress::CompressRate;
@@ -26,4 +28,5 @@ pub use image_io::{
 pub use model::Hvqvae;
 pub use normalize::{denormalize, normalize};
 pub use quantize::Quantized;
-pub use weights::{load_safetensors, WeightFile};
+pub use train::{evaluate, forward_level, EvalStats, LevelOutput, StepStats, TrainConfig, Trainer};
+pub use weights::{load_safetensors, save_safetensors, WeightFile};

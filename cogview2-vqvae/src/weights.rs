@@ -4,11 +4,14 @@
 //! a [`ModuleMapper`] walks the tree, takes each tensor by path and checks its shape. Every parameter must be
 //! filled and every tensor consumed; the EMA buffers (`quantize.cluster_size`, `quantize.embed_avg`) are loaded
 //! when present but may be absent, since inference never reads them.
+//!
+//! [`save_safetensors`] is the inverse: every float parameter as F32 under its path, so a trained model
+//! (EMA buffers included) reads back through [`load_safetensors`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
@@ -177,4 +180,56 @@ pub fn load_safetensors<B: Backend>(
     let weights = WeightFile::read(path)?;
     let model = Hvqvae::new(config, device)?;
     load_module(model, weights)
+}
+
+/// Collects every float parameter of a module as (path, shape, little-endian f32 bytes).
+struct Collector {
+    path: Vec<String>,
+    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+    error: Option<String>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Collector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let name = self.path.join(".");
+        let value = param.val();
+        let shape = value.dims().to_vec();
+        match value.into_data().convert::<f32>().into_vec::<f32>() {
+            Ok(values) => {
+                let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                self.tensors.push((name, shape, bytes));
+            }
+            Err(e) => self.error = Some(format!("{name}: {e:?}")),
+        }
+    }
+}
+
+/// Writes every float parameter of `module` to a safetensors file as F32, keyed by parameter path (for
+/// [`Hvqvae`] these are the official icetk names, so [`load_safetensors`] reads the file back).
+pub fn save_safetensors<B: Backend, M: Module<B>>(module: &M, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let mut collector = Collector { path: Vec::new(), tensors: Vec::new(), error: None };
+    module.visit(&mut collector);
+    let fail = |reason: String| VqvaeError::Checkpoint { path: path.into(), reason };
+    if let Some(e) = collector.error {
+        return Err(fail(format!("cannot read parameter {e}")));
+    }
+    let views = collector
+        .tensors
+        .iter()
+        .map(|(name, shape, bytes)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| fail(format!("tensor {name}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::tensor::serialize_to_file(views, &None, path).map_err(|e| fail(format!("cannot write: {e}")))
 }
