@@ -1,11 +1,10 @@
 //! Parity with the official icetk HVQVAE on the `vqvae` fixture (tiny config, official names).
 //! Tolerance: abs 1e-4 on floats, token ids exact (fixture README).
 
-mod common;
 
 use burn::tensor::Tensor;
 use cogview2_vqvae::{CompressRate, Hvqvae};
-use common::{ids_vec, max_abs_diff, model, Io, B, TOL};
+use crate::common::{ids_vec, max_abs_diff, model, Io, B, TOL};
 
 fn run(model: &Hvqvae<B>, io: &Io) -> Tensor<B, 4> {
     model.normalize(io.float::<4>("image"))

