@@ -8,7 +8,16 @@
 //! cargo run --release -p cogview2-train --example train -- coglm --steps 50 --out-dir runs/tiny --resume runs/tiny
 //! # a real config (icetk ids, 20×20 images) on int64 rows [N, L] stored as tensor `rows` in a safetensors file:
 //! cargo run --release -p cogview2-train --example train -- coglm --config model_config.json --data rows.safetensors
+//! # the caption tokenizer, a cluster table from a codebook, and the super-resolution stages on scenes:
+//! cargo run --release -p cogview2-train --example train -- tokenizer --out model/ice_text.model
+//! cargo run --release -p cogview2-train --example train -- clusters --codebook cb.safetensors --tensor codebook --k 16 --out model/cluster_label.npy
+//! cargo run --release -p cogview2-train --example train -- coglm --steps 50 --out-dir runs/tiny --export-dir model/coglm
+//! cargo run --release -p cogview2-train --example train -- dsr --config dsr.json --tokenizer model/ice_text.model --init-coglm model/coglm --out-dir runs/dsr --export-dir model/dsr
+//! cargo run --release -p cogview2-train --example train -- itersr --config itersr.json --tokenizer model/ice_text.model --init-coglm model/coglm --out-dir runs/itersr --export-dir model/itersr
 //! ```
+//! The SR subcommands encode scenes with a stand-in encoder (each cell's mean colour quantised to 64 codes) until a
+//! trained VQ-VAE is wired in: the library's `encode_scenes` takes any `ImageEncoder` (e.g. `Hvqvae::encode`).
+//!
 //! Each step's batch is a pure function of (seed, step), so a resumed run sees the same data as an uninterrupted one.
 
 use std::path::PathBuf;
@@ -22,7 +31,17 @@ use cogview2_train::{
     safetensors_rows, Batch, CogLmTrainer, InMemoryRows, LrSchedule, MaskingConfig, MaskingSampler, RowSource,
     SpecialTokens, TrainerConfig,
 };
+use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
+use cogview2_scenes::{ComboSet, Language, LanguageMix, SamplerConfig};
+use cogview2_sr::{DsrConfig, DsrModel, ItersrConfig, ItersrModel, LoparPattern};
+use cogview2_train::{
+    draw_lopar_level, dsr_loss, encode_scenes, init_dsr, init_itersr, itersr_loss, lopar_mask, write_caption_vocab,
+    write_cluster_table, KMeansConfig, ModuleTrainer, SceneDataConfig, SceneTokens,
+};
+use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 type B = Autodiff<NdArray>;
 
@@ -37,6 +56,89 @@ struct Cli {
 enum Command {
     /// Stage 1: CogLM masked-LM pretraining.
     Coglm(CoglmArgs),
+    /// The caption SentencePiece model (`ice_text.model`) over every scene caption, both languages.
+    Tokenizer(TokenizerArgs),
+    /// `cluster_label.npy`: k-means over a VQ-VAE codebook.
+    Clusters(ClustersArgs),
+    /// Direct super-resolution on scenes.
+    Dsr(SrArgs),
+    /// Iterative super-resolution (LoPAR re-masking) on scenes.
+    Itersr(SrArgs),
+}
+
+#[derive(Args)]
+struct TokenizerArgs {
+    /// Output file.
+    #[arg(long, default_value = "ice_text.model")]
+    out: PathBuf,
+    /// Seeded multi-object scenes whose captions join every single-object caption.
+    #[arg(long, default_value_t = 3000)]
+    multi_object_scenes: usize,
+    /// Seed of those scenes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct ClustersArgs {
+    /// safetensors file holding the codebook.
+    #[arg(long)]
+    codebook: PathBuf,
+    /// Name of the f32 `[n_embed, dim]` tensor.
+    #[arg(long)]
+    tensor: String,
+    /// Number of clusters.
+    #[arg(long, default_value_t = 16)]
+    k: usize,
+    /// Seed of the k-means++ draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output file.
+    #[arg(long, default_value = "cluster_label.npy")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct SrArgs {
+    /// DSR / ITERSR `config.json` (grids, layout, sizes); required unless --resume.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The caption tokenizer (`ice_text.model`); its image-code count is the config's `num_image_tokens`.
+    #[arg(long)]
+    tokenizer: PathBuf,
+    /// CogLM model dir whose trunk initialises the model (same sizes as the config); else a fresh random trunk.
+    #[arg(long)]
+    init_coglm: Option<PathBuf>,
+    /// Scenes to train on.
+    #[arg(long, default_value_t = 256)]
+    scenes: usize,
+    /// Steps to run in this invocation (one scene per step: the SR losses share the text across a batch).
+    #[arg(long, default_value_t = 100)]
+    steps: usize,
+    /// Total steps of the LR schedule (default: --steps); ignored on --resume.
+    #[arg(long)]
+    total_steps: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Warm-up steps.
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Global gradient-norm bound (0 disables clipping).
+    #[arg(long, default_value_t = 1.0)]
+    clip: f32,
+    /// Checkpoint directory (a model dir plus optimizer state).
+    #[arg(long, default_value = "runs/sr")]
+    out_dir: PathBuf,
+    /// Also write the bare model dir (config.json + weights.safetensors) here.
+    #[arg(long)]
+    export_dir: Option<PathBuf>,
+    /// Resume from this checkpoint directory.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Seed of the scenes, the trunk init and the LoPAR levels.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -92,6 +194,9 @@ struct CoglmArgs {
     /// Seed of the model init, the synthetic rows and the masking draws.
     #[arg(long, default_value_t = 1234)]
     seed: u64,
+    /// Also write the model dir `CogLm::from_dir` loads (config.json + weights.safetensors) here.
+    #[arg(long)]
+    export_dir: Option<PathBuf>,
 }
 
 /// The demo id space: 32 image codes, <pad> 33, English [40, 56), Chinese [56, 72), starts 72/73/74, 4×4 images.
@@ -203,6 +308,10 @@ fn coglm(args: CoglmArgs) -> Result<()> {
     }
     bar.finish();
     trainer.save_checkpoint(&out_dir)?;
+    if let Some(dir) = &args.export_dir {
+        trainer.export_dir(dir)?;
+        eprintln!("model dir written to {}", dir.display());
+    }
     if let Some(r) = last {
         eprintln!("step {}: loss {:.4} (lr {:.2e})", r.step, r.loss, r.lr);
     }
@@ -217,5 +326,182 @@ fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Coglm(args) => coglm(args),
+        Command::Tokenizer(args) => {
+            write_caption_vocab(&args.out, args.multi_object_scenes, args.seed)?;
+            eprintln!("tokenizer written to {}", args.out.display());
+            Ok(())
+        }
+        Command::Clusters(args) => clusters(args),
+        Command::Dsr(args) => sr(args, Stage::Dsr),
+        Command::Itersr(args) => sr(args, Stage::Itersr),
     }
+}
+
+fn clusters(args: ClustersArgs) -> Result<()> {
+    let bytes = std::fs::read(&args.codebook).with_context(|| format!("reading {}", args.codebook.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)?;
+    let view = st.tensor(&args.tensor)?;
+    let shape = view.shape().to_vec();
+    if view.dtype() != safetensors::Dtype::F32 || shape.len() != 2 {
+        bail!("{} must be f32 [n_embed, dim], found {:?} {shape:?}", args.tensor, view.dtype());
+    }
+    let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let config = KMeansConfig { k: args.k, max_iters: 100, seed: args.seed };
+    let labels = write_cluster_table(&values, shape[1], &config, &args.out)?;
+    eprintln!("{} codes in {} clusters written to {}", labels.len(), args.k, args.out.display());
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Stage {
+    Dsr,
+    Itersr,
+}
+
+/// Stand-in image encoder: each 8×8-pixel cell's mean colour, 4 levels per channel (64 codes).
+fn stub_encoder(images: &[RgbImage]) -> cogview2_train::Result<Vec<Vec<i64>>> {
+    Ok(images
+        .iter()
+        .map(|img| {
+            let (cells_x, cells_y) = (img.width() / 8, img.height() / 8);
+            let mut codes = Vec::with_capacity((cells_x * cells_y) as usize);
+            for r in 0..cells_y {
+                for c in 0..cells_x {
+                    let mut sum = [0u32; 3];
+                    for y in r * 8..r * 8 + 8 {
+                        for x in c * 8..c * 8 + 8 {
+                            let p = img.get_pixel(x, y).0;
+                            for k in 0..3 {
+                                sum[k] += u32::from(p[k]);
+                            }
+                        }
+                    }
+                    let q = sum.map(|s| i64::from(s / 64 / 64));
+                    codes.push(q[0] * 16 + q[1] * 4 + q[2]);
+                }
+            }
+            codes
+        })
+        .collect())
+}
+
+fn scene_data(tokenizer: &std::path::Path, lo_grid: [usize; 2], hi_grid: [usize; 2], num_image_tokens: usize, scenes: usize, seed: u64) -> Result<Vec<SceneTokens>> {
+    if num_image_tokens < 64 {
+        bail!("the stand-in encoder emits 64 codes; the config has {num_image_tokens} image tokens");
+    }
+    let sp = SentencePieceModel::from_file(tokenizer)?;
+    let tok = IceTokenizer::from_text_tokenizer(TextTokenizer::new(sp, u32::try_from(num_image_tokens)?)?)?;
+    let config = SceneDataConfig {
+        sampler: SamplerConfig {
+            seed,
+            size: 0,
+            min_objects: 1,
+            max_objects: 2,
+            languages: LanguageMix::English,
+            combos: ComboSet::Training,
+        },
+        count: scenes,
+        lo_grid,
+        hi_grid,
+        compress_rate: 8,
+        encode_batch: 16,
+    };
+    Ok(encode_scenes(&config, &tok, &stub_encoder)?)
+}
+
+fn trunk(args: &SrArgs, base: &CogLmConfig, device: &burn::backend::ndarray::NdArrayDevice) -> Result<CogLm<B>> {
+    Ok(match &args.init_coglm {
+        Some(dir) => {
+            let (config, model) = CogLm::<B>::from_dir(dir, device)?;
+            if config.hidden_size != base.hidden_size || config.num_layers != base.num_layers || config.vocab_size != base.vocab_size {
+                bail!("the CogLM in {} does not match the SR config's trunk sizes", dir.display());
+            }
+            model
+        }
+        None => CogLm::<B>::new(base, device)?,
+    })
+}
+
+fn sr_trainer_config(args: &SrArgs) -> TrainerConfig {
+    let total = args.total_steps.unwrap_or(args.steps);
+    let mut config = TrainerConfig::new(LrSchedule {
+        peak_lr: args.lr,
+        min_lr: args.lr / 100.0,
+        warmup_steps: args.warmup.min(total),
+        total_steps: total,
+    });
+    config.grad_clip_norm = (args.clip > 0.0).then_some(args.clip);
+    config
+}
+
+fn sr(args: SrArgs, stage: Stage) -> Result<()> {
+    let device = Default::default();
+    B::seed(&device, args.seed);
+    let bar = ProgressBar::new(args.steps as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")?);
+    match stage {
+        Stage::Dsr => {
+            let mut trainer = match &args.resume {
+                Some(dir) => ModuleTrainer::<B, DsrModel<B>>::resume(dir, &device)?,
+                None => {
+                    let config = DsrConfig::from_json_file(args.config.as_ref().context("--config is required")?)?;
+                    let model = init_dsr(&trunk(&args, &config.base, &device)?, &config, args.seed, &device)?;
+                    ModuleTrainer::new(model, sr_trainer_config(&args))?
+                }
+            };
+            let c = trainer.model().config().clone();
+            let data = scene_data(&args.tokenizer, c.lo_grid, c.hi_grid, c.base.num_image_tokens, args.scenes, args.seed)?;
+            for _ in 0..args.steps {
+                let step = trainer.step_count();
+                let s = &data[step % data.len()];
+                // Alternate languages so both caption forms condition the model.
+                let text = s.text(if step % 2 == 0 { Language::English } else { Language::Chinese });
+                let text = &text[..text.len().min(c.max_text_len())];
+                let (lr, loss) = trainer.step(|m| dsr_loss(m, text, ints(&s.lowres, &device), ints(&s.hires, &device)))?;
+                bar.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
+                bar.inc(1);
+            }
+            bar.finish();
+            trainer.save_checkpoint(&args.out_dir)?;
+            if let Some(dir) = &args.export_dir {
+                trainer.export_dir(dir)?;
+            }
+        }
+        Stage::Itersr => {
+            let mut trainer = match &args.resume {
+                Some(dir) => ModuleTrainer::<B, ItersrModel<B>>::resume(dir, &device)?,
+                None => {
+                    let config = ItersrConfig::from_json_file(args.config.as_ref().context("--config is required")?)?;
+                    let model = init_itersr(&trunk(&args, &config.base, &device)?, &config, args.seed, &device)?;
+                    ModuleTrainer::new(model, sr_trainer_config(&args))?
+                }
+            };
+            let c = trainer.model().config().clone();
+            // ITERSR has no low-res grid: render the low-res side at the hi-res grid (it is unused).
+            let data = scene_data(&args.tokenizer, c.hi_grid, c.hi_grid, c.base.num_image_tokens, args.scenes, args.seed)?;
+            let pattern = LoparPattern::official();
+            for _ in 0..args.steps {
+                let step = trainer.step_count();
+                let s = &data[step % data.len()];
+                let text = s.text(if step % 2 == 0 { Language::English } else { Language::Chinese });
+                // The level is a function of (seed, step): a resumed run draws the same ones.
+                let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ (step as u64).wrapping_mul(0x9E37_79B9));
+                let mask = lopar_mask(&pattern, c.hi_grid, draw_lopar_level(&mut rng, &pattern)?)?;
+                let (lr, loss) = trainer.step(|m| itersr_loss(m, text, ints(&s.hires, &device), &mask))?;
+                bar.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
+                bar.inc(1);
+            }
+            bar.finish();
+            trainer.save_checkpoint(&args.out_dir)?;
+            if let Some(dir) = &args.export_dir {
+                trainer.export_dir(dir)?;
+            }
+        }
+    }
+    eprintln!("checkpoint in {}", args.out_dir.display());
+    Ok(())
+}
+
+fn ints(values: &[i64], device: &burn::backend::ndarray::NdArrayDevice) -> burn::tensor::Tensor<B, 2, burn::tensor::Int> {
+    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(values.to_vec(), [1, values.len()]), device)
 }

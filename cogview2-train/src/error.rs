@@ -29,6 +29,18 @@ pub enum TrainError {
     #[error(transparent)]
     Sr(#[from] cogview2_sr::SrError),
 
+    /// An error of the synthetic scene crate.
+    #[error(transparent)]
+    Scenes(#[from] cogview2_scenes::ScenesError),
+
+    /// An error of the tokenizer crate.
+    #[error(transparent)]
+    Icetk(#[from] cogview2_icetk::IcetkError),
+
+    /// The image encoder (a VQ-VAE given by the caller) failed or returned codes that do not fit.
+    #[error("image encoder: {0}")]
+    Encoder(String),
+
     /// A file could not be read or written.
     #[error("cannot access {path}: {source}")]
     Io {

@@ -82,10 +82,10 @@ pub fn itersr_loss<B: Backend>(
 
 /// AdamW + LR schedule + step counter around any module (the SR models here).
 pub struct ModuleTrainer<B: AutodiffBackend, M: AutodiffModule<B>> {
-    model: M,
-    optim: OptimizerAdaptor<AdamW, M, B>,
-    config: TrainerConfig,
-    step: usize,
+    pub(crate) model: M,
+    pub(crate) optim: OptimizerAdaptor<AdamW, M, B>,
+    pub(crate) config: TrainerConfig,
+    pub(crate) step: usize,
 }
 
 impl<B: AutodiffBackend, M: AutodiffModule<B>> ModuleTrainer<B, M> {
@@ -105,6 +105,11 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> ModuleTrainer<B, M> {
         &self.model
     }
 
+    /// Optimiser settings and schedule.
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+
     /// Steps taken.
     pub fn step_count(&self) -> usize {
         self.step
@@ -114,7 +119,10 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> ModuleTrainer<B, M> {
     pub fn step(&mut self, loss: impl FnOnce(&M) -> Result<Tensor<B, 1>>) -> Result<(f64, f32)> {
         let lr = self.config.schedule.lr(self.step);
         let loss = loss(&self.model)?;
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        if let Some(max) = self.config.grad_clip_norm {
+            crate::clip::clip_global_norm(&self.model, &mut grads, max);
+        }
         let value = loss.into_scalar().elem::<f32>();
         if !value.is_finite() {
             return Err(TrainError::InvalidBatch(format!("loss is {value} at step {}", self.step)));

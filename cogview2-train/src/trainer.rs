@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
@@ -32,7 +31,7 @@ pub struct TrainerConfig {
     pub beta_2: f32,
     /// Adam ε.
     pub epsilon: f32,
-    /// Gradient L2-norm bound. burn clips each parameter tensor's gradient separately (not the global norm).
+    /// Bound on the global L2 norm of all gradients (SAT's `clip_grad_norm_`; see [`crate::clip`]).
     pub grad_clip_norm: Option<f32>,
 }
 
@@ -66,14 +65,13 @@ impl TrainerConfig {
         }
     }
 
-    /// burn's AdamW with these settings.
+    /// burn's AdamW with these settings (without burn's per-tensor clipping: the trainers clip the global norm).
     pub fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(&self) -> OptimizerAdaptor<AdamW, M, B> {
         AdamWConfig::new()
             .with_beta_1(self.beta_1)
             .with_beta_2(self.beta_2)
             .with_epsilon(self.epsilon)
             .with_weight_decay(self.weight_decay)
-            .with_grad_clipping(self.grad_clip_norm.map(GradientClippingConfig::Norm))
             .init()
     }
 }
@@ -231,7 +229,10 @@ impl<B: AutodiffBackend> CogLmTrainer<B> {
         let _span = tracing::debug_span!("coglm_step", step = self.step).entered();
         let lr = self.config.schedule.lr(self.step);
         let (loss, nll) = masked_lm_loss(&self.model, batch)?;
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        if let Some(max) = self.config.grad_clip_norm {
+            crate::clip::clip_global_norm(&self.model, &mut grads, max);
+        }
         let nll_host: Vec<f32> = nll.into_data().iter::<f32>().collect();
         let loss_value = loss.into_scalar().elem::<f32>();
         if !loss_value.is_finite() {
