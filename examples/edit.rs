@@ -10,13 +10,12 @@
 //! Writes one PNG per sample and a grid PNG (3 per row) into `--output-dir`. `--model-dir` defaults to the model
 //! shipped in the repository (`model/`); see `docs/model-dir.md` for the layout of a model directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
 use clap::Parser;
-use cogview2::{image_grid, EditRegion, EditRequest, Pipeline, Progress, Stage, Style};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use cogview2::{image_grid, EditRegion, EditRequest, Pipeline, Style};
 
 #[derive(Parser, Debug)]
 #[command(about = "Re-draw a region of an image from a prompt with CogView2")]
@@ -64,6 +63,8 @@ fn parse_box(text: &str) -> std::result::Result<[f64; 4], String> {
     values.try_into().map_err(|v: Vec<f64>| format!("expected 4 values h0,w0,h1,w1, got {}", v.len()))
 }
 
+mod common;
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
@@ -74,60 +75,6 @@ fn main() -> Result<()> {
         #[cfg(feature = "wgpu")]
         "wgpu" => run::<cogview2::WgpuBackend>(&args),
         other => bail!("device {other} is not available: use cpu, or build with --features cuda / wgpu"),
-    }
-}
-
-fn model_dir(args: &Args) -> Result<PathBuf> {
-    if let Some(dir) = &args.model_dir {
-        return Ok(dir.clone());
-    }
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("model");
-    if !shipped.join("coglm").exists() {
-        bail!(
-            "no --model-dir given and the repository has no default model at {} yet; pass a model directory \
-             (layout: docs/model-dir.md)",
-            shipped.display()
-        );
-    }
-    Ok(shipped)
-}
-
-/// One bar per stage, created when the stage first reports.
-struct StageBars {
-    multi: MultiProgress,
-    current: Option<(Stage, ProgressBar)>,
-}
-
-impl StageBars {
-    fn update(&mut self, p: Progress) {
-        if self.current.as_ref().map(|(s, _)| *s) != Some(p.stage) {
-            self.finish();
-            let bar = self.multi.add(ProgressBar::new(p.total as u64));
-            bar.set_style(
-                ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} {elapsed_precise}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            bar.set_prefix(match p.stage {
-                Stage::Stage1 => "CogLM",
-                Stage::PostSelection => "select",
-                Stage::Completion => "complete",
-                Stage::DirectSuperResolution => "DSR",
-                Stage::IterativeSuperResolution => "ITERSR",
-                Stage::Decode => "decode",
-            });
-            self.current = Some((p.stage, bar));
-        }
-        if let Some((_, bar)) = &self.current {
-            bar.set_length(p.total as u64);
-            bar.set_position(p.done as u64);
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some((_, bar)) = self.current.take() {
-            bar.finish();
-        }
     }
 }
 
@@ -143,7 +90,7 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
         }
         (None, None) => bail!("--box or --mask is required"),
     };
-    let dir = model_dir(args)?;
+    let dir = common::model_dir(args.model_dir.as_ref())?;
     let pipeline = Pipeline::<B>::from_dir(&dir, &device).with_context(|| format!("loading {}", dir.display()))?;
     let request = EditRequest {
         style: args.style,
@@ -152,7 +99,7 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
         seed: args.seed,
         ..EditRequest::new(image, region, args.prompt.clone())
     };
-    let mut bars = StageBars { multi: MultiProgress::new(), current: None };
+    let mut bars = common::StageBars::new();
     let images = pipeline.edit_with_progress(&request, &mut |p| bars.update(p))?;
     bars.finish();
 

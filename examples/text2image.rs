@@ -17,8 +17,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
 use clap::Parser;
-use cogview2::{image_grid, Pipeline, Progress, Request, Stage, Style};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use cogview2::{image_grid, Pipeline, Request, Style};
 
 #[derive(Parser, Debug)]
 #[command(about = "Generate images from text with CogView2")]
@@ -61,6 +60,8 @@ struct Args {
     bench: bool,
 }
 
+mod common;
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
@@ -72,21 +73,6 @@ fn main() -> Result<()> {
         "wgpu" => run::<cogview2::WgpuBackend>(&args),
         other => bail!("device {other} is not available: use cpu, or build with --features cuda / wgpu"),
     }
-}
-
-fn model_dir(args: &Args) -> Result<PathBuf> {
-    if let Some(dir) = &args.model_dir {
-        return Ok(dir.clone());
-    }
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("model");
-    if !shipped.join("coglm").exists() {
-        bail!(
-            "no --model-dir given and the repository has no default model at {} yet; pass a model directory \
-             (layout: docs/model-dir.md)",
-            shipped.display()
-        );
-    }
-    Ok(shipped)
 }
 
 fn prompts(args: &Args) -> Result<Vec<String>> {
@@ -114,67 +100,9 @@ fn stem(prompt: &str, index: usize) -> String {
     format!("{index:03}-{cleaned}")
 }
 
-/// One bar per stage, created when the stage first reports; per-stage wall times for `--bench`.
-struct StageBars {
-    multi: MultiProgress,
-    current: Option<(Stage, ProgressBar, Instant)>,
-    times: Vec<(Stage, f64)>,
-    /// Seconds of each ITERSR (LoPAR) iteration report.
-    lopar_laps: Vec<f64>,
-    last_report: Instant,
-}
-
-impl StageBars {
-    fn new() -> Self {
-        Self {
-            multi: MultiProgress::new(),
-            current: None,
-            times: Vec::new(),
-            lopar_laps: Vec::new(),
-            last_report: Instant::now(),
-        }
-    }
-
-    fn update(&mut self, p: Progress) {
-        if p.stage == Stage::IterativeSuperResolution {
-            self.lopar_laps.push(self.last_report.elapsed().as_secs_f64());
-        }
-        self.last_report = Instant::now();
-        if self.current.as_ref().map(|(s, ..)| *s) != Some(p.stage) {
-            self.finish();
-            let bar = self.multi.add(ProgressBar::new(p.total as u64));
-            bar.set_style(
-                ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} {elapsed_precise}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            bar.set_prefix(match p.stage {
-                Stage::Stage1 => "CogLM",
-                Stage::PostSelection => "select",
-                Stage::Completion => "complete",
-                Stage::DirectSuperResolution => "DSR",
-                Stage::IterativeSuperResolution => "ITERSR",
-                Stage::Decode => "decode",
-            });
-            self.current = Some((p.stage, bar, Instant::now()));
-        }
-        if let Some((_, bar, _)) = &self.current {
-            bar.set_length(p.total as u64);
-            bar.set_position(p.done as u64);
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some((stage, bar, start)) = self.current.take() {
-            bar.finish();
-            self.times.push((stage, start.elapsed().as_secs_f64()));
-        }
-    }
-}
-
 fn run<B: Backend>(args: &Args) -> Result<()> {
     let device = B::Device::default();
-    let dir = model_dir(args)?;
+    let dir = common::model_dir(args.model_dir.as_ref())?;
     let load = Instant::now();
     let pipeline = Pipeline::<B>::from_dir(&dir, &device).with_context(|| format!("loading {}", dir.display()))?;
     let load_s = load.elapsed().as_secs_f64();
@@ -190,7 +118,7 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
             recipe: None,
             post_select: args.post_select,
         };
-        let mut bars = StageBars::new();
+        let mut bars = common::StageBars::new();
         let start = Instant::now();
         let tokens = pipeline.generate_tokens(&request, &mut |p| bars.update(p))?;
         if let Some(scores) = &tokens.caption_scores {
@@ -228,7 +156,7 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
     Ok(())
 }
 
-fn write_bench(args: &Args, dir: &Path, prompt: &str, load_s: f64, total_s: f64, bars: &StageBars) -> Result<()> {
+fn write_bench(args: &Args, dir: &Path, prompt: &str, load_s: f64, total_s: f64, bars: &common::StageBars) -> Result<()> {
     let stages: serde_json::Map<String, serde_json::Value> =
         bars.times.iter().map(|(stage, s)| (format!("{stage:?}"), (*s).into())).collect();
     let line = serde_json::json!({
