@@ -1,28 +1,14 @@
 //! CogLM against the official-code fixtures `coglm_forward`, `coglm_generate` and `coglm_generate_batch`.
 //! Tolerance: abs 1e-4 on logits and hidden states (the fixtures' README), exact on token ids.
 
-use burn::backend::NdArray;
 use burn::tensor::{Int, Tensor, TensorData};
 use cogview2_core::{
-    generate_image_tokens, AttentionBias, CogLm, CogLmConfig, GenerationOptions, ImagePrompt, Sampler, Stage1Decoder,
+    generate_image_tokens, AttentionBias, GenerationOptions, ImagePrompt, Sampler, Stage1Decoder,
     TextToImageLayout,
 };
 use cogview2_fixtures as fx;
 
-type B = NdArray;
-const TOL: f32 = 1e-4;
-
-fn load(name: &str) -> (CogLmConfig, CogLm<B>) {
-    CogLm::<B>::from_dir(fx::dir(name), &Default::default()).expect("fixture model loads")
-}
-
-fn floats<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec().unwrap()
-}
-
-fn ints<const D: usize>(t: Tensor<B, D, Int>) -> Vec<i64> {
-    t.into_data().convert::<i64>().to_vec().unwrap()
-}
+use crate::common::{floats, ints, load_with_config as load, B, TOL};
 
 #[test]
 fn coglm_forward_matches_official_logits_and_hidden_states() {

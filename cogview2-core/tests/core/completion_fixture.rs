@@ -1,31 +1,12 @@
 //! Text-guided completion against the official-code fixture `completion`, plus a property test on random masks.
 //! Tolerance: abs 1e-4 on step logits (the fixture's README), exact on ids, layouts and masks.
 
-use burn::backend::NdArray;
-use burn::tensor::{Int, Tensor, TensorData};
 use cogview2_core::{complete, complete_with, CogLm, CogLmConfig, CompletionLayout, CompletionSlot, CoreError, Sampler};
 use cogview2_fixtures as fx;
+
+use crate::common::{floats, int_tensor, ints, load, B, TOL};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-type B = NdArray;
-const TOL: f32 = 1e-4;
-
-fn load(name: &str) -> CogLm<B> {
-    CogLm::<B>::from_dir(fx::dir(name), &Default::default()).expect("fixture model loads").1
-}
-
-fn floats<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec().unwrap()
-}
-
-fn ints<const D: usize>(t: Tensor<B, D, Int>) -> Vec<i64> {
-    t.into_data().convert::<i64>().to_vec().unwrap()
-}
-
-fn int_tensor(values: &[i64], shape: [usize; 2]) -> Tensor<B, 2, Int> {
-    Tensor::from_data(TensorData::new(values.to_vec(), shape), &Default::default())
-}
 
 #[test]
 fn completion_matches_official_layout_step_logits_and_tokens() {

@@ -1,29 +1,14 @@
 //! Post-selection by caption perplexity against the official-code fixture `inverse_prompt`.
 //! Tolerance: abs 1e-4 on floats (the fixture's README), exact on ids, layouts and order.
 
-use burn::backend::NdArray;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Int, Tensor, TensorData};
 use cogview2_core::{
     caption_logits, caption_scores, caption_scores_chunked, caption_token_log_probs, rank_by_caption_score, CaptionLayout,
-    CogLm, CoreError,
+    CoreError,
 };
 use cogview2_fixtures as fx;
 
-type B = NdArray;
-const TOL: f32 = 1e-4;
-
-fn load(name: &str) -> CogLm<B> {
-    CogLm::<B>::from_dir(fx::dir(name), &Default::default()).expect("fixture model loads").1
-}
-
-fn floats<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec().unwrap()
-}
-
-fn int_tensor(values: &[i64], shape: [usize; 2]) -> Tensor<B, 2, Int> {
-    Tensor::from_data(TensorData::new(values.to_vec(), shape), &Default::default())
-}
+use crate::common::{floats, int_tensor, load, TOL};
 
 #[test]
 fn inverse_prompt_matches_official_layout_logits_and_scores() {

@@ -3,6 +3,7 @@
 //! One test binary per crate: each binary links and monomorphises burn's backends again, so separate files
 //! would multiply the build time.
 
+mod common;
 mod coglm_fixtures;
 mod completion_fixture;
 mod inverse_prompt_fixture;
