@@ -209,7 +209,7 @@ impl<B: Backend> Pipeline<B> {
         }
         let vocab = self.tokenizer.num_tokens() as usize;
         for (what, size) in [
-            ("CogLM", self.coglm.transformer.word_embeddings.weight.dims()[0]),
+            ("CogLM", self.coglm.vocab_size()),
             ("DSR", dsr.base.vocab_size),
             ("ITERSR", itersr.base.vocab_size),
         ] {
