@@ -39,7 +39,7 @@ struct Args {
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// AdamW learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-4)]
     lr: f64,
     /// Output directory (checkpoint, loss curve, evaluation image).
     #[arg(long, default_value = "model-out")]
@@ -51,13 +51,7 @@ struct Args {
     /// Seed of the weights, the scene stream and the restarts.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Base channels (a multiple of 32).
-    #[arg(long, default_value_t = 32)]
-    channels: usize,
-    /// Latent / codebook vector size.
-    #[arg(long, default_value_t = 32)]
-    z_channels: usize,
-    /// Codebook size.
+    /// Codebook size (of `HvqvaeConfig::small`).
     #[arg(long, default_value_t = 512)]
     n_embed: usize,
     /// Compress rate of the trained level (4, 8 or 16).
@@ -154,7 +148,7 @@ fn main() -> anyhow::Result<()> {
         }
         trainer
     } else {
-        let config = HvqvaeConfig::with_sizes(args.channels, args.z_channels, args.n_embed);
+        let config = HvqvaeConfig::small(args.n_embed);
         let train = TrainConfig {
             compress_rate: args.compress_rate,
             lr: args.lr,

@@ -26,9 +26,9 @@ pub struct AttnBlock<B: Backend> {
 
 impl<B: Backend> AttnBlock<B> {
     /// Randomly initialised block over `channels`.
-    pub fn new(channels: usize, device: &B::Device) -> Self {
+    pub fn new(channels: usize, norm_groups: usize, device: &B::Device) -> Self {
         Self {
-            norm: GroupNorm::new(channels, device),
+            norm: GroupNorm::new(channels, norm_groups, device),
             q: conv1x1(channels, channels, device),
             k: conv1x1(channels, channels, device),
             v: conv1x1(channels, channels, device),

@@ -47,7 +47,7 @@ impl<B: Backend> Decoder<B> {
         let mut block_in = p.channels * p.channels_mult[levels - 1];
         let mut resolution = p.resolution >> (levels - 1);
         let conv_in = conv3x3(p.z_channels, block_in, device);
-        let mid = Mid::new(block_in, device);
+        let mid = Mid::new(block_in, p.norm_groups, device);
         // Built coarsest first (the order of the Python loop), stored finest first (its `insert(0, ..)`).
         let mut up = Vec::with_capacity(levels);
         for i_level in (0..levels).rev() {
@@ -55,10 +55,10 @@ impl<B: Backend> Decoder<B> {
             let mut block = Vec::new();
             let mut attn = Vec::new();
             for _ in 0..=p.num_res_blocks {
-                block.push(ResnetBlock::new(block_in, block_out, device));
+                block.push(ResnetBlock::new(block_in, block_out, p.norm_groups, device));
                 block_in = block_out;
                 if p.attn_resolutions.contains(&resolution) {
-                    attn.push(AttnBlock::new(block_in, device));
+                    attn.push(AttnBlock::new(block_in, p.norm_groups, device));
                 }
             }
             let upsample = (i_level != 0).then(|| Upsample::new(block_in, device));
@@ -72,7 +72,7 @@ impl<B: Backend> Decoder<B> {
             conv_in,
             mid,
             up,
-            norm_out: GroupNorm::new(block_in, device),
+            norm_out: GroupNorm::new(block_in, p.norm_groups, device),
             conv_out: conv3x3(block_in, p.out_channels, device),
         }
     }

@@ -52,10 +52,10 @@ impl<B: Backend> Encoder<B> {
             let mut block = Vec::new();
             let mut attn = Vec::new();
             for _ in 0..p.num_res_blocks {
-                block.push(ResnetBlock::new(block_in, block_out, device));
+                block.push(ResnetBlock::new(block_in, block_out, p.norm_groups, device));
                 block_in = block_out;
                 if p.attn_resolutions.contains(&resolution) {
-                    attn.push(AttnBlock::new(block_in, device));
+                    attn.push(AttnBlock::new(block_in, p.norm_groups, device));
                 }
             }
             let downsample = (i_level + 1 != levels).then(|| DownSample::new(block_in, device));
@@ -67,8 +67,8 @@ impl<B: Backend> Encoder<B> {
         Self {
             conv_in: conv3x3(p.in_channels, p.channels, device),
             down,
-            mid: Mid::new(block_in, device),
-            norm_out: GroupNorm::new(block_in, device),
+            mid: Mid::new(block_in, p.norm_groups, device),
+            norm_out: GroupNorm::new(block_in, p.norm_groups, device),
             conv_out: conv3x3(block_in, p.z_channels, device),
         }
     }

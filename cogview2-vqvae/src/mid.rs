@@ -20,11 +20,11 @@ pub struct Mid<B: Backend> {
 
 impl<B: Backend> Mid<B> {
     /// Randomly initialised middle section over `channels`.
-    pub fn new(channels: usize, device: &B::Device) -> Self {
+    pub fn new(channels: usize, norm_groups: usize, device: &B::Device) -> Self {
         Self {
-            block_1: ResnetBlock::new(channels, channels, device),
-            attn_1: AttnBlock::new(channels, device),
-            block_2: ResnetBlock::new(channels, channels, device),
+            block_1: ResnetBlock::new(channels, channels, norm_groups, device),
+            attn_1: AttnBlock::new(channels, norm_groups, device),
+            block_2: ResnetBlock::new(channels, channels, norm_groups, device),
         }
     }
 

@@ -7,23 +7,26 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use crate::config::{GROUP_NORM_EPS, GROUP_NORM_GROUPS};
+use crate::config::GROUP_NORM_EPS;
 
-/// Affine group normalisation over 32 groups.
+/// Affine group normalisation (32 groups in the released model).
 #[derive(Module, Debug)]
 pub struct GroupNorm<B: Backend> {
     /// Per-channel scale `[C]`.
     pub weight: Param<Tensor<B, 1>>,
     /// Per-channel shift `[C]`.
     pub bias: Param<Tensor<B, 1>>,
+    /// Number of groups (divides the channel count).
+    pub groups: usize,
 }
 
 impl<B: Backend> GroupNorm<B> {
-    /// Identity-initialised norm over `channels` (a multiple of 32, checked by the config).
-    pub fn new(channels: usize, device: &B::Device) -> Self {
+    /// Identity-initialised norm over `channels` in `groups` groups (a divisor, checked by the config).
+    pub fn new(channels: usize, groups: usize, device: &B::Device) -> Self {
         Self {
             weight: Param::from_tensor(Tensor::ones([channels], device)),
             bias: Param::from_tensor(Tensor::zeros([channels], device)),
+            groups,
         }
     }
 
@@ -31,7 +34,7 @@ impl<B: Backend> GroupNorm<B> {
     /// `x`: `[B, C, H, W]` → `[B, C, H, W]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [b, c, h, w] = x.dims();
-        let grouped = x.reshape([b, GROUP_NORM_GROUPS, (c / GROUP_NORM_GROUPS) * h * w]);
+        let grouped = x.reshape([b, self.groups, (c / self.groups) * h * w]);
         // Two-pass (mean, then centred second moment) like torch: one-pass E[x²]−E[x]² loses digits.
         let mean = grouped.clone().mean_dim(2);
         let centred = grouped - mean;

@@ -25,11 +25,11 @@ pub struct ResnetBlock<B: Backend> {
 
 impl<B: Backend> ResnetBlock<B> {
     /// Randomly initialised block (weights are replaced when a checkpoint is loaded).
-    pub fn new(channels_in: usize, channels_out: usize, device: &B::Device) -> Self {
+    pub fn new(channels_in: usize, channels_out: usize, norm_groups: usize, device: &B::Device) -> Self {
         Self {
-            norm1: GroupNorm::new(channels_in, device),
+            norm1: GroupNorm::new(channels_in, norm_groups, device),
             conv1: conv3x3(channels_in, channels_out, device),
-            norm2: GroupNorm::new(channels_out, device),
+            norm2: GroupNorm::new(channels_out, norm_groups, device),
             conv2: conv3x3(channels_out, channels_out, device),
             nin_shortcut: (channels_in != channels_out).then(|| conv1x1(channels_in, channels_out, device)),
         }
