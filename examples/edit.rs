@@ -32,7 +32,9 @@ struct Args {
     /// What the region should show.
     #[arg(long)]
     prompt: String,
-    /// Prompt template: none, mainbody, photo, flat, comics, oil, sketch, isometric, chinese, watercolor.
+    /// Prompt template: none, mainbody, photo, flat, comics, oil, sketch, isometric, chinese, watercolor. The
+    /// default is none because the shipped model knows only the scene vocabulary; the official script's default,
+    /// for the released weights, is mainbody.
     #[arg(long, default_value = "none")]
     style: Style,
     /// Edited versions to make.

@@ -28,8 +28,10 @@ struct Args {
     /// A file with one prompt per line (empty lines skipped).
     #[arg(long)]
     input_file: Option<PathBuf>,
-    /// Prompt template: none, mainbody, photo, flat, comics, oil, sketch, isometric, chinese, watercolor.
-    #[arg(long, default_value = "mainbody")]
+    /// Prompt template: none, mainbody, photo, flat, comics, oil, sketch, isometric, chinese, watercolor. The
+    /// default is none because the shipped model knows only the scene vocabulary; the official script's default,
+    /// for the released weights, is mainbody.
+    #[arg(long, default_value = "none")]
     style: Style,
     /// Images per prompt.
     #[arg(long, default_value_t = 1)]

@@ -12,11 +12,14 @@
 //! cargo run --release -p cogview2-train --example train -- tokenizer --out model/ice_text.model
 //! cargo run --release -p cogview2-train --example train -- clusters --codebook cb.safetensors --tensor codebook --k 16 --out model/cluster_label.npy
 //! cargo run --release -p cogview2-train --example train -- coglm --steps 50 --out-dir runs/tiny --export-dir model/coglm
-//! cargo run --release -p cogview2-train --example train -- dsr --config dsr.json --tokenizer model/ice_text.model --init-coglm model/coglm --out-dir runs/dsr --export-dir model/dsr
-//! cargo run --release -p cogview2-train --example train -- itersr --config itersr.json --tokenizer model/ice_text.model --init-coglm model/coglm --out-dir runs/itersr --export-dir model/itersr
+//! # CogLM rows from scenes encoded by a trained VQ-VAE (config.json + weights.safetensors), and the special ids:
+//! cargo run --release -p cogview2-train --example train -- rows --tokenizer model/ice_text.model --vqvae model/vqvae --lo-grid 4 --out rows.safetensors --tokens-out tokens.json
+//! cargo run --release -p cogview2-train --example train -- coglm --config coglm.json --tokens tokens.json --data rows.safetensors --export-dir model/coglm
+//! cargo run --release -p cogview2-train --example train -- dsr --config dsr.json --tokenizer model/ice_text.model --vqvae model/vqvae --init-coglm model/coglm --out-dir runs/dsr --export-dir model/dsr
+//! cargo run --release -p cogview2-train --example train -- itersr --config itersr.json --tokenizer model/ice_text.model --vqvae model/vqvae --init-coglm model/coglm --out-dir runs/itersr --export-dir model/itersr
 //! ```
-//! The SR subcommands encode scenes with a stand-in encoder (each cell's mean colour quantised to 64 codes) until a
-//! trained VQ-VAE is wired in: the library's `encode_scenes` takes any `ImageEncoder` (e.g. `Hvqvae::encode`).
+//! Without `--vqvae` the SR subcommands encode scenes with a stand-in encoder (each cell's mean colour quantised to
+//! 64 codes), for smoke runs before a codec is trained.
 //!
 //! Each step's batch is a pure function of (seed, step), so a resumed run sees the same data as an uninterrupted one.
 
@@ -35,9 +38,11 @@ use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
 use cogview2_scenes::{ComboSet, Language, LanguageMix, SamplerConfig};
 use cogview2_sr::{DsrConfig, DsrModel, ItersrConfig, ItersrModel, LoparPattern};
 use cogview2_train::{
-    draw_lopar_level, dsr_loss, encode_scenes, init_dsr, init_itersr, itersr_loss, lopar_mask, write_caption_vocab,
-    write_cluster_table, KMeansConfig, ModuleTrainer, SceneDataConfig, SceneTokens,
+    draw_lopar_level, dsr_loss, encode_scenes, init_dsr, init_itersr, itersr_loss, lopar_mask, scene_special_tokens,
+    write_caption_vocab, write_cluster_table, write_safetensors_rows, KMeansConfig, ModuleTrainer, SceneDataConfig,
+    SceneRows, SceneTokens,
 };
+use cogview2_vqvae::{images_to_tensor, load_safetensors, CompressRate, HvqvaeConfig};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -64,6 +69,55 @@ enum Command {
     Dsr(SrArgs),
     /// Iterative super-resolution (LoPAR re-masking) on scenes.
     Itersr(SrArgs),
+    /// CogLM token rows (`rows` in a safetensors file) and their special ids (JSON) from VQ-VAE-encoded scenes.
+    Rows(RowsArgs),
+    /// Rewrites a safetensors file with every F32 tensor stored as F16 (the loaders widen them back).
+    ToF16(ToF16Args),
+}
+
+#[derive(Args)]
+struct ToF16Args {
+    /// Input safetensors file.
+    #[arg(long)]
+    input: PathBuf,
+    /// Output file (may be the input).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct RowsArgs {
+    /// The caption tokenizer (`ice_text.model`).
+    #[arg(long)]
+    tokenizer: PathBuf,
+    /// VQ-VAE dir (config.json + weights.safetensors) whose rate-8 codes are the image tokens.
+    #[arg(long)]
+    vqvae: PathBuf,
+    /// Side of the stage-1 code grid (images are 8× as many pixels).
+    #[arg(long, default_value_t = 4)]
+    lo_grid: usize,
+    /// Scenes to encode.
+    #[arg(long, default_value_t = 4096)]
+    scenes: usize,
+    /// Objects per scene, at most.
+    #[arg(long, default_value_t = 1)]
+    max_objects: usize,
+    /// Row length (default: the shortest that fits every scene).
+    #[arg(long)]
+    row_len: Option<usize>,
+    /// Position id of the first image token (the official 512; the model's max_sequence_length must exceed
+    /// it plus the image length).
+    #[arg(long, default_value_t = 512)]
+    image_position_offset: i64,
+    /// Seed of the scenes.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// Rows output file.
+    #[arg(long, default_value = "rows.safetensors")]
+    out: PathBuf,
+    /// Special ids output file (for `coglm --tokens`).
+    #[arg(long, default_value = "tokens.json")]
+    tokens_out: PathBuf,
 }
 
 #[derive(Args)]
@@ -106,12 +160,18 @@ struct SrArgs {
     /// The caption tokenizer (`ice_text.model`); its image-code count is the config's `num_image_tokens`.
     #[arg(long)]
     tokenizer: PathBuf,
+    /// VQ-VAE dir (config.json + weights.safetensors) that encodes the scenes; else the stand-in encoder.
+    #[arg(long)]
+    vqvae: Option<PathBuf>,
     /// CogLM model dir whose trunk initialises the model (same sizes as the config); else a fresh random trunk.
     #[arg(long)]
     init_coglm: Option<PathBuf>,
     /// Scenes to train on.
     #[arg(long, default_value_t = 256)]
     scenes: usize,
+    /// Objects per scene, at most.
+    #[arg(long, default_value_t = 2)]
+    max_objects: usize,
     /// Steps to run in this invocation (one scene per step: the SR losses share the text across a batch).
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -334,6 +394,8 @@ fn main() -> Result<()> {
         Command::Clusters(args) => clusters(args),
         Command::Dsr(args) => sr(args, Stage::Dsr),
         Command::Itersr(args) => sr(args, Stage::Itersr),
+        Command::Rows(args) => rows(args),
+        Command::ToF16(args) => to_f16(args),
     }
 }
 
@@ -385,28 +447,101 @@ fn stub_encoder(images: &[RgbImage]) -> cogview2_train::Result<Vec<Vec<i64>>> {
         .collect())
 }
 
-fn scene_data(tokenizer: &std::path::Path, lo_grid: [usize; 2], hi_grid: [usize; 2], num_image_tokens: usize, scenes: usize, seed: u64) -> Result<Vec<SceneTokens>> {
-    if num_image_tokens < 64 {
-        bail!("the stand-in encoder emits 64 codes; the config has {num_image_tokens} image tokens");
-    }
-    let sp = SentencePieceModel::from_file(tokenizer)?;
-    let tok = IceTokenizer::from_text_tokenizer(TextTokenizer::new(sp, u32::try_from(num_image_tokens)?)?)?;
+/// Rate-8 codes of a trained VQ-VAE dir, as an `ImageEncoder`.
+fn vqvae_encoder(dir: &std::path::Path) -> Result<impl Fn(&[RgbImage]) -> cogview2_train::Result<Vec<Vec<i64>>>> {
+    let config = HvqvaeConfig::from_json_file(dir.join("config.json"))?;
+    let device = Default::default();
+    let model = load_safetensors::<NdArray>(&config, dir.join("weights.safetensors"), &device)
+        .with_context(|| format!("loading the VQ-VAE in {}", dir.display()))?;
+    Ok(move |images: &[RgbImage]| {
+        let fail = |e: cogview2_vqvae::VqvaeError| cogview2_train::TrainError::Encoder(e.to_string());
+        let x = images_to_tensor::<NdArray>(images, &device).map_err(fail)?;
+        let ids = model.encode(x, CompressRate::X8).map_err(fail)?;
+        let [b, n] = ids.dims();
+        let flat = ids.into_data().convert::<i64>().into_vec::<i64>().map_err(|e| cogview2_train::TrainError::Encoder(format!("{e:?}")))?;
+        Ok((0..b).map(|i| flat[i * n..(i + 1) * n].to_vec()).collect())
+    })
+}
+
+fn text_tokenizer(path: &std::path::Path, num_image_tokens: usize) -> Result<IceTokenizer> {
+    let sp = SentencePieceModel::from_file(path)?;
+    Ok(IceTokenizer::from_text_tokenizer(TextTokenizer::new(sp, u32::try_from(num_image_tokens)?)?)?)
+}
+
+struct SceneSpec {
+    lo_grid: [usize; 2],
+    hi_grid: [usize; 2],
+    scenes: usize,
+    max_objects: usize,
+    seed: u64,
+}
+
+fn scene_data(tokenizer: &IceTokenizer, vqvae: Option<&std::path::Path>, spec: &SceneSpec) -> Result<Vec<SceneTokens>> {
     let config = SceneDataConfig {
         sampler: SamplerConfig {
-            seed,
+            seed: spec.seed,
             size: 0,
             min_objects: 1,
-            max_objects: 2,
+            max_objects: spec.max_objects,
             languages: LanguageMix::English,
             combos: ComboSet::Training,
         },
-        count: scenes,
-        lo_grid,
-        hi_grid,
+        count: spec.scenes,
+        lo_grid: spec.lo_grid,
+        hi_grid: spec.hi_grid,
         compress_rate: 8,
         encode_batch: 16,
     };
-    Ok(encode_scenes(&config, &tok, &stub_encoder)?)
+    Ok(match vqvae {
+        Some(dir) => encode_scenes(&config, tokenizer, &vqvae_encoder(dir)?)?,
+        None => {
+            if tokenizer.num_image_tokens() < 64 {
+                bail!("the stand-in encoder emits 64 codes; the tokenizer has {} image tokens", tokenizer.num_image_tokens());
+            }
+            encode_scenes(&config, tokenizer, &stub_encoder)?
+        }
+    })
+}
+
+fn to_f16(args: ToF16Args) -> Result<()> {
+    let bytes = std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)?;
+    let mut tensors: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        let data = match view.dtype() {
+            safetensors::Dtype::F32 => view
+                .data()
+                .chunks_exact(4)
+                .flat_map(|b| half::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes())
+                .collect(),
+            _ => view.data().to_vec(),
+        };
+        let dtype = if view.dtype() == safetensors::Dtype::F32 { safetensors::Dtype::F16 } else { view.dtype() };
+        tensors.push((name, dtype, view.shape().to_vec(), data));
+    }
+    let views = tensors
+        .iter()
+        .map(|(name, dtype, shape, data)| Ok((name.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), data)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let out = safetensors::serialize(views, &None)?;
+    std::fs::write(&args.out, out).with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!("{} tensors written to {} as f16", tensors.len(), args.out.display());
+    Ok(())
+}
+
+fn rows(args: RowsArgs) -> Result<()> {
+    let vq = HvqvaeConfig::from_json_file(args.vqvae.join("config.json"))?;
+    let tok = text_tokenizer(&args.tokenizer, vq.params.quantize_config.params.n_embed)?;
+    let lo_grid = [args.lo_grid; 2];
+    let spec = SceneSpec { lo_grid, hi_grid: lo_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed };
+    let data = scene_data(&tok, Some(&args.vqvae), &spec)?;
+    let tokens = scene_special_tokens(&tok, lo_grid, args.image_position_offset)?;
+    let len = args.row_len.unwrap_or_else(|| SceneRows::min_len(&data));
+    let rows = SceneRows::new(data, len, &tokens)?;
+    write_safetensors_rows(&rows, &args.out)?;
+    std::fs::write(&args.tokens_out, serde_json::to_string_pretty(&tokens)?)?;
+    eprintln!("{} rows of {len} tokens in {}, special ids in {}", rows.len(), args.out.display(), args.tokens_out.display());
+    Ok(())
 }
 
 fn trunk(args: &SrArgs, base: &CogLmConfig, device: &burn::backend::ndarray::NdArrayDevice) -> Result<CogLm<B>> {
@@ -450,7 +585,8 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 }
             };
             let c = trainer.model().config().clone();
-            let data = scene_data(&args.tokenizer, c.lo_grid, c.hi_grid, c.base.num_image_tokens, args.scenes, args.seed)?;
+            let spec = SceneSpec { lo_grid: c.lo_grid, hi_grid: c.hi_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed };
+            let data = scene_data(&text_tokenizer(&args.tokenizer, c.base.num_image_tokens)?, args.vqvae.as_deref(), &spec)?;
             for _ in 0..args.steps {
                 let step = trainer.step_count();
                 let s = &data[step % data.len()];
@@ -478,7 +614,8 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
             };
             let c = trainer.model().config().clone();
             // ITERSR has no low-res grid: render the low-res side at the hi-res grid (it is unused).
-            let data = scene_data(&args.tokenizer, c.hi_grid, c.hi_grid, c.base.num_image_tokens, args.scenes, args.seed)?;
+            let spec = SceneSpec { lo_grid: c.hi_grid, hi_grid: c.hi_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed };
+            let data = scene_data(&text_tokenizer(&args.tokenizer, c.base.num_image_tokens)?, args.vqvae.as_deref(), &spec)?;
             let pattern = LoparPattern::official();
             for _ in 0..args.steps {
                 let step = trainer.step_count();

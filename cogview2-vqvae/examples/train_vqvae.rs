@@ -66,17 +66,20 @@ struct Args {
     /// Only evaluate OUT/checkpoint on held-out scenes.
     #[arg(long)]
     eval: bool,
+    /// Objects per scene, at most (one to three).
+    #[arg(long, default_value_t = 3)]
+    max_objects: usize,
     /// Held-out scenes to evaluate on.
     #[arg(long, default_value_t = 256)]
     eval_images: usize,
 }
 
-fn sampler(seed: u64, size: u32, combos: ComboSet) -> anyhow::Result<SceneSampler> {
+fn sampler(seed: u64, size: u32, max_objects: usize, combos: ComboSet) -> anyhow::Result<SceneSampler> {
     Ok(SceneSampler::new(SamplerConfig {
         seed,
         size,
         min_objects: 1,
-        max_objects: 3,
+        max_objects,
         languages: LanguageMix::English,
         combos,
     })?)
@@ -84,7 +87,7 @@ fn sampler(seed: u64, size: u32, combos: ComboSet) -> anyhow::Result<SceneSample
 
 /// Held-out scenes from a stream of their own (a seed no training run uses).
 fn held_out(args: &Args, size: u32) -> anyhow::Result<Vec<RgbImage>> {
-    let stream = sampler(args.seed ^ 0x5EED_E7A1, size, ComboSet::HeldOut)?;
+    let stream = sampler(args.seed ^ 0x5EED_E7A1, size, args.max_objects, ComboSet::HeldOut)?;
     stream.take(args.eval_images).map(|item| Ok(item?.image)).collect()
 }
 
@@ -162,7 +165,7 @@ fn main() -> anyhow::Result<()> {
     let seed = trainer.config().seed;
     let done = trainer.step_count();
     // The scene stream is a pure function of the seed: skip what earlier runs consumed.
-    let mut scenes = sampler(seed, args.size, ComboSet::Training)?.skip(done as usize * args.batch_size);
+    let mut scenes = sampler(seed, args.size, args.max_objects, ComboSet::Training)?.skip(done as usize * args.batch_size);
     let mut curve = std::fs::OpenOptions::new().create(true).append(true).open(args.out_dir.join("loss.csv"))?;
     if done == 0 {
         writeln!(curve, "step,loss,reconstruction,commitment,perplexity,used_codes,restarted,seconds")?;
