@@ -538,6 +538,8 @@ impl<B: Backend> Pipeline<B> {
         }
         let _span = tracing::info_span!("decode", batch).entered();
         let mut images = Vec::with_capacity(batch);
+        // Announce the stage before any work, so that timing from the first report measures it.
+        progress(Progress { stage: Stage::Decode, done: 0, total: batch });
         // One sample at a time: decoder activations at 480 px dominate memory.
         for i in 0..batch {
             let codes = tokens.clone().slice([i..i + 1, 0..n]).reshape([1, grid[0], grid[1]]);

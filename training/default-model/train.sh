@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Trains the default model shipped in model/ from scratch on CPU (the commands and step counts of the shipped
+# model; docs/default-model.md has the times and results). Every stage writes checkpoints under $RUNS and can be
+# continued with the stage's resume flag.
+#
+#   bash training/default-model/train.sh            # writes model/ and runs/default-model/
+#   OUT=/tmp/model RUNS=/tmp/runs bash training/default-model/train.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-model}
+RUNS=${RUNS:-runs/default-model}
+CFG=training/default-model
+VQ_STEPS=${VQ_STEPS:-2000}
+COGLM_STEPS=${COGLM_STEPS:-3000}
+DSR_STEPS=${DSR_STEPS:-2000}
+ITERSR_STEPS=${ITERSR_STEPS:-1500}
+
+cargo build --release -p cogview2-vqvae --example train_vqvae
+cargo build --release -p cogview2-train --example train
+T=target/release/examples
+mkdir -p "$OUT/vqvae" "$RUNS"
+
+# 1. Caption tokenizer over every scene caption (English and Chinese).
+$T/train tokenizer --out "$OUT/ice_text.model"
+
+# 2. VQ-VAE (HvqvaeConfig::small, 512 codes), rate 8, single-object 32 px scenes.
+$T/train_vqvae --size 32 --steps "$VQ_STEPS" --batch-size 8 --n-embed 512 --max-objects 1 --lr 1e-4 \
+  --out-dir "$RUNS/vqvae" --save-every 100
+$T/train_vqvae --size 32 --max-objects 1 --out-dir "$RUNS/vqvae" --eval
+cp "$RUNS/vqvae/checkpoint/config.json" "$OUT/vqvae/config.json"
+$T/train to-f16 --input "$RUNS/vqvae/checkpoint/weights.safetensors" --out "$OUT/vqvae/weights.safetensors"
+
+# 3. Cluster table over the codebook (k-means, as the official 500-cluster table over 20 000 codes).
+$T/train clusters --codebook "$RUNS/vqvae/checkpoint/weights.safetensors" --tensor quantize.embed.weight --k 16 \
+  --out "$OUT/cluster_label.npy"
+
+# 4. CogLM on 4×4-code rows of single-object scenes with the pretraining masking strategy; DSR (4×4 → 12×12)
+#    alongside it from a fresh trunk.
+$T/train rows --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" --lo-grid 4 --scenes 8192 \
+  --out "$RUNS/rows.safetensors" --tokens-out "$RUNS/tokens.json"
+$T/train coglm --config $CFG/coglm.json --tokens "$RUNS/tokens.json" --data "$RUNS/rows.safetensors" \
+  --steps "$COGLM_STEPS" --batch-size 16 --lr 1e-3 --warmup 100 --checkpoint-every 500 \
+  --out-dir "$RUNS/coglm" --export-dir "$RUNS/export/coglm" &
+$T/train dsr --config $CFG/dsr.json --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" --scenes 2048 \
+  --max-objects 1 --steps "$DSR_STEPS" --warmup 100 --out-dir "$RUNS/dsr" --export-dir "$RUNS/export/dsr" &
+wait
+
+# 5. ITERSR (LoPAR re-masking on 12×12 codes), its trunk initialised from the trained CogLM.
+$T/train itersr --config $CFG/itersr.json --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" \
+  --init-coglm "$RUNS/export/coglm" --scenes 2048 --max-objects 1 --steps "$ITERSR_STEPS" --warmup 100 \
+  --out-dir "$RUNS/itersr" --export-dir "$RUNS/export/itersr"
+
+# 6. Ship f16 copies of the transformer weights.
+for stage in coglm dsr itersr; do
+  mkdir -p "$OUT/$stage"
+  cp "$RUNS/export/$stage/config.json" "$OUT/$stage/config.json"
+  $T/train to-f16 --input "$RUNS/export/$stage/weights.safetensors" --out "$OUT/$stage/weights.safetensors"
+done
+du -sh "$OUT"
