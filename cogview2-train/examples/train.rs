@@ -37,10 +37,11 @@ use cogview2_train::{
 use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
 use cogview2_scenes::{ComboSet, Language, LanguageMix, SamplerConfig};
 use cogview2_sr::{DsrConfig, DsrModel, ItersrConfig, ItersrModel, LoparPattern};
+use burn::module::AutodiffModule;
 use cogview2_train::{
     draw_lopar_level, dsr_loss, encode_scenes, init_dsr, init_itersr, itersr_loss, lopar_mask, scene_special_tokens,
     write_caption_vocab, write_cluster_table, write_safetensors_rows, KMeansConfig, ModuleTrainer, SceneDataConfig,
-    SceneRows, SceneTokens,
+    SceneRows, SceneTokens, SrModelDir,
 };
 use cogview2_vqvae::{images_to_tensor, load_safetensors, CompressRate, HvqvaeConfig};
 use image::RgbImage;
@@ -572,11 +573,9 @@ fn sr_trainer_config(args: &SrArgs) -> TrainerConfig {
 fn sr(args: SrArgs, stage: Stage) -> Result<()> {
     let device = Default::default();
     B::seed(&device, args.seed);
-    let bar = ProgressBar::new(args.steps as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")?);
     match stage {
         Stage::Dsr => {
-            let mut trainer = match &args.resume {
+            let trainer = match &args.resume {
                 Some(dir) => ModuleTrainer::<B, DsrModel<B>>::resume(dir, &device)?,
                 None => {
                     let config = DsrConfig::from_json_file(args.config.as_ref().context("--config is required")?)?;
@@ -587,24 +586,13 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
             let c = trainer.model().config().clone();
             let spec = SceneSpec { lo_grid: c.lo_grid, hi_grid: c.hi_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed };
             let data = scene_data(&text_tokenizer(&args.tokenizer, c.base.num_image_tokens)?, args.vqvae.as_deref(), &spec)?;
-            for _ in 0..args.steps {
-                let step = trainer.step_count();
-                let s = &data[step % data.len()];
-                // Alternate languages so both caption forms condition the model.
-                let text = s.text(if step % 2 == 0 { Language::English } else { Language::Chinese });
+            run_sr(trainer, &args, &data, |m, _, text, s| {
                 let text = &text[..text.len().min(c.max_text_len())];
-                let (lr, loss) = trainer.step(|m| dsr_loss(m, text, ints(&s.lowres, &device), ints(&s.hires, &device)))?;
-                bar.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
-                bar.inc(1);
-            }
-            bar.finish();
-            trainer.save_checkpoint(&args.out_dir)?;
-            if let Some(dir) = &args.export_dir {
-                trainer.export_dir(dir)?;
-            }
+                dsr_loss(m, text, ints(&s.lowres, &device), ints(&s.hires, &device))
+            })
         }
         Stage::Itersr => {
-            let mut trainer = match &args.resume {
+            let trainer = match &args.resume {
                 Some(dir) => ModuleTrainer::<B, ItersrModel<B>>::resume(dir, &device)?,
                 None => {
                     let config = ItersrConfig::from_json_file(args.config.as_ref().context("--config is required")?)?;
@@ -617,23 +605,38 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
             let spec = SceneSpec { lo_grid: c.hi_grid, hi_grid: c.hi_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed };
             let data = scene_data(&text_tokenizer(&args.tokenizer, c.base.num_image_tokens)?, args.vqvae.as_deref(), &spec)?;
             let pattern = LoparPattern::official();
-            for _ in 0..args.steps {
-                let step = trainer.step_count();
-                let s = &data[step % data.len()];
-                let text = s.text(if step % 2 == 0 { Language::English } else { Language::Chinese });
+            run_sr(trainer, &args, &data, |m, step, text, s| {
                 // The level is a function of (seed, step): a resumed run draws the same ones.
                 let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ (step as u64).wrapping_mul(0x9E37_79B9));
                 let mask = lopar_mask(&pattern, c.hi_grid, draw_lopar_level(&mut rng, &pattern)?)?;
-                let (lr, loss) = trainer.step(|m| itersr_loss(m, text, ints(&s.hires, &device), &mask))?;
-                bar.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
-                bar.inc(1);
-            }
-            bar.finish();
-            trainer.save_checkpoint(&args.out_dir)?;
-            if let Some(dir) = &args.export_dir {
-                trainer.export_dir(dir)?;
-            }
+                itersr_loss(m, text, ints(&s.hires, &device), &mask)
+            })
         }
+    }
+}
+
+/// The loop both SR stages share: one scene per step (the SR losses share one text across a batch), caption
+/// languages alternating so both forms condition the model, then checkpoint and export.
+fn run_sr<M: AutodiffModule<B> + SrModelDir<B>>(
+    mut trainer: ModuleTrainer<B, M>,
+    args: &SrArgs,
+    data: &[SceneTokens],
+    mut loss: impl FnMut(&M, usize, &[i64], &SceneTokens) -> cogview2_train::Result<burn::tensor::Tensor<B, 1>>,
+) -> Result<()> {
+    let bar = ProgressBar::new(args.steps as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")?);
+    for _ in 0..args.steps {
+        let step = trainer.step_count();
+        let s = &data[step % data.len()];
+        let text = s.text(if step % 2 == 0 { Language::English } else { Language::Chinese });
+        let (lr, value) = trainer.step(|m| loss(m, step, text, s))?;
+        bar.set_message(format!("loss {value:.4} lr {lr:.2e}"));
+        bar.inc(1);
+    }
+    bar.finish();
+    trainer.save_checkpoint(&args.out_dir)?;
+    if let Some(dir) = &args.export_dir {
+        trainer.export_dir(dir)?;
     }
     eprintln!("checkpoint in {}", args.out_dir.display());
     Ok(())
