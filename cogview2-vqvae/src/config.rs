@@ -161,7 +161,7 @@ impl HvqvaeConfig {
     /// A model small enough to train on two CPU cores (the `train_vqvae` example's default): the released
     /// class layout and parameter names with base channels 32, z 32 and `n_embed` codes, one GroupNorm group (see
     /// [`CoderParams::norm_groups`]), one ResnetBlock per encoder level and self-attention only in the middle
-    /// sections (the level attention at resolution 16 costs time and did not help on flat-colour scenes).
+    /// sections (level attention at resolution 16 costs time on two cores).
     /// At rate 8 a 32 px image is a 4×4 code grid.
     pub fn small(n_embed: usize) -> Self {
         let mut config = Self::with_sizes(32, 32, n_embed);
