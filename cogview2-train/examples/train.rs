@@ -260,22 +260,6 @@ struct CoglmArgs {
     export_dir: Option<PathBuf>,
 }
 
-/// The demo id space: 32 image codes, <pad> 33, English [40, 56), Chinese [56, 72), starts 72/73/74, 4×4 images.
-fn demo_tokens() -> SpecialTokens {
-    SpecialTokens {
-        pad: 33,
-        start_of_image: 72,
-        start_of_english: 73,
-        start_of_chinese: 74,
-        num_image_tokens: 32,
-        first_english_id: 40,
-        first_chinese_id: 56,
-        end_chinese_id: 72,
-        image_grid: 4,
-        image_position_offset: 512,
-    }
-}
-
 fn demo_config() -> CogLmConfig {
     let mut c = CogLmConfig::new(2, 64, 4, 80, 600).with_dropout(0.0);
     c.num_image_tokens = 32;
@@ -303,7 +287,7 @@ fn coglm(args: CoglmArgs) -> Result<()> {
         None => {
             let (model_config, default_tokens) = match &args.config {
                 Some(path) => (CogLmConfig::from_json_file(path)?, SpecialTokens::icetk()),
-                None => (demo_config(), demo_tokens()),
+                None => (demo_config(), SpecialTokens::demo()),
             };
             let tokens = match &args.tokens {
                 Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)

@@ -31,6 +31,23 @@ pub struct SpecialTokens {
 }
 
 impl SpecialTokens {
+    /// A tiny id space for smoke runs and tests: 32 image codes, `<pad>` 33, English [40, 56), Chinese [56, 72),
+    /// `<start_of_image|english|chinese>` 72/73/74, 4×4 images, image positions 512….
+    pub fn demo() -> Self {
+        Self {
+            pad: 33,
+            start_of_image: 72,
+            start_of_english: 73,
+            start_of_chinese: 74,
+            num_image_tokens: 32,
+            first_english_id: 40,
+            first_chinese_id: 56,
+            end_chinese_id: 72,
+            image_grid: 4,
+            image_position_offset: 512,
+        }
+    }
+
     /// The released icetk ids (spec §12): `<pad>` 20003, `<start_of_image|english|chinese>` 150000/1/2,
     /// 20 000 image codes, English (20100, 83823), Chinese [83823, 145653), 20×20 grid, image positions 512….
     pub fn icetk() -> Self {

@@ -14,22 +14,6 @@ use cogview2_train::{
 
 type B = Autodiff<NdArray>;
 
-/// A small id space: 32 image codes, <pad> 33, English [40, 56), Chinese [56, 72), starts 72/73/74, 4×4 image.
-fn tiny_tokens() -> SpecialTokens {
-    SpecialTokens {
-        pad: 33,
-        start_of_image: 72,
-        start_of_english: 73,
-        start_of_chinese: 74,
-        num_image_tokens: 32,
-        first_english_id: 40,
-        first_chinese_id: 56,
-        end_chinese_id: 72,
-        image_grid: 4,
-        image_position_offset: 512,
-    }
-}
-
 fn tiny_model_config() -> CogLmConfig {
     let mut c = CogLmConfig::new(2, 32, 4, 80, 600).with_dropout(0.0);
     c.num_image_tokens = 32;
@@ -46,7 +30,7 @@ fn masking() -> MaskingConfig {
 
 /// 8 rows of 32 tokens (text–image and text), one seeded sample each.
 fn fixed_batch(device: &burn::tensor::Device<B>) -> Batch<B> {
-    let tokens = tiny_tokens();
+    let tokens = SpecialTokens::demo();
     let rows = InMemoryRows::synthetic(8, 32, 0.25, &tokens, 11).unwrap();
     let mut sampler = MaskingSampler::new(masking(), tokens, 12).unwrap();
     let samples: Vec<_> = (0..rows.len()).map(|i| sampler.sample(&rows.row(i).unwrap()).unwrap()).collect();
@@ -70,7 +54,7 @@ fn new_trainer(seed: u64) -> CogLmTrainer<B> {
     B::seed(&device, seed);
     let config = tiny_model_config();
     let model = CogLm::<B>::new(&config, &device).unwrap();
-    CogLmTrainer::new(model, config, trainer_config(80), tiny_tokens()).unwrap()
+    CogLmTrainer::new(model, config, trainer_config(80), SpecialTokens::demo()).unwrap()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -112,7 +96,7 @@ fn resumed_checkpoint_continues_exactly() {
 
     // Without the optimiser state the second step after the checkpoint differs: the test sees the state.
     let weights_only = CogLm::<B>::from_safetensors(&tiny_model_config(), dir.join("model.safetensors"), &device).unwrap();
-    let mut fresh = CogLmTrainer::new(weights_only, tiny_model_config(), trainer_config(80), tiny_tokens())
+    let mut fresh = CogLmTrainer::new(weights_only, tiny_model_config(), trainer_config(80), SpecialTokens::demo())
         .unwrap()
         .with_step(10);
     let fresh_losses: Vec<f32> = fresh.run(3, |_| Ok(batch.clone()), |_| {}).unwrap().iter().map(|r| r.loss).collect();
