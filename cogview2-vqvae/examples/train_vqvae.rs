@@ -54,6 +54,12 @@ struct Args {
     /// Codebook size (of `HvqvaeConfig::small`).
     #[arg(long, default_value_t = 512)]
     n_embed: usize,
+    /// GroupNorm groups (divides 32; `HvqvaeConfig::small` has 1).
+    #[arg(long, default_value_t = 1)]
+    norm_groups: usize,
+    /// Steps at the start that train without the quantiser (the codebook follows the encodings meanwhile).
+    #[arg(long, default_value_t = 0)]
+    ae_warmup_steps: u64,
     /// Compress rate of the trained level (4, 8 or 16).
     #[arg(long, default_value_t = 8)]
     compress_rate: u32,
@@ -69,6 +75,10 @@ struct Args {
     /// Objects per scene, at most (one to three).
     #[arg(long, default_value_t = 3)]
     max_objects: usize,
+    /// Make half of every batch object close-ups: the object's cell (a third of the side) of a scene rendered at
+    /// three times --size, so the codec also learns objects at the scale super-resolution decodes them.
+    #[arg(long)]
+    object_crops: bool,
     /// Held-out scenes to evaluate on.
     #[arg(long, default_value_t = 256)]
     eval_images: usize,
@@ -127,6 +137,14 @@ fn save_comparison(model: &Hvqvae<NdArray>, rate: CompressRate, images: &[RgbIma
     Ok(())
 }
 
+/// The grid cell (a third of the image side) holding the scene's first object.
+fn object_cell(item: cogview2_scenes::SceneItem) -> anyhow::Result<RgbImage> {
+    let object = item.scene.objects.first().context("a scene without objects")?;
+    let cell = item.image.width() / 3;
+    let (x, y) = (object.position.column() as u32 * cell, object.position.row() as u32 * cell);
+    Ok(image::imageops::crop_imm(&item.image, x, y, cell, cell).to_image())
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -151,12 +169,13 @@ fn main() -> anyhow::Result<()> {
         }
         trainer
     } else {
-        let config = HvqvaeConfig::small(args.n_embed);
+        let config = HvqvaeConfig::small(args.n_embed).with_norm_groups(args.norm_groups);
         let train = TrainConfig {
             compress_rate: args.compress_rate,
             lr: args.lr,
             restart_threshold: if args.no_restarts { None } else { TrainConfig::default().restart_threshold },
             seed: args.seed,
+            ae_warmup_steps: args.ae_warmup_steps,
             ..TrainConfig::default()
         };
         Trainer::<Ad>::new(config, train, &device)?
@@ -165,20 +184,29 @@ fn main() -> anyhow::Result<()> {
     let seed = trainer.config().seed;
     let done = trainer.step_count();
     // The scene stream is a pure function of the seed: skip what earlier runs consumed.
-    let mut scenes = sampler(seed, args.size, args.max_objects, ComboSet::Training)?.skip(done as usize * args.batch_size);
+    let crops_per_batch = if args.object_crops { args.batch_size / 2 } else { 0 };
+    let whole_per_batch = args.batch_size - crops_per_batch;
+    let mut scenes = sampler(seed, args.size, args.max_objects, ComboSet::Training)?.skip(done as usize * whole_per_batch);
+    let mut close_ups = sampler(seed ^ 0xC105_E0B5, 3 * args.size, args.max_objects, ComboSet::Training)?
+        .skip(done as usize * crops_per_batch)
+        .map(|item| object_cell(item?));
     let mut curve = std::fs::OpenOptions::new().create(true).append(true).open(args.out_dir.join("loss.csv"))?;
     if done == 0 {
-        writeln!(curve, "step,loss,reconstruction,commitment,perplexity,used_codes,restarted,seconds")?;
+        writeln!(curve, "step,loss,reconstruction,commitment,perplexity,used_codes,restarted,quantized,seconds")?;
     }
     let bar = ProgressBar::new(args.steps.saturating_sub(done));
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")?);
     let started = Instant::now();
     while trainer.step_count() < args.steps {
-        let batch = (&mut scenes).take(args.batch_size).map(|item| Ok(item?.image)).collect::<anyhow::Result<Vec<_>>>()?;
+        let mut batch =
+            (&mut scenes).take(whole_per_batch).map(|item| Ok(item?.image)).collect::<anyhow::Result<Vec<_>>>()?;
+        for crop in (&mut close_ups).take(crops_per_batch) {
+            batch.push(crop?);
+        }
         let stats = trainer.step(&batch)?;
         writeln!(
             curve,
-            "{},{:.6},{:.6},{:.6},{:.2},{},{},{:.1}",
+            "{},{:.6},{:.6},{:.6},{:.2},{},{},{},{:.1}",
             stats.step,
             stats.loss,
             stats.reconstruction,
@@ -186,6 +214,7 @@ fn main() -> anyhow::Result<()> {
             stats.perplexity,
             stats.used_codes,
             stats.restarted,
+            u8::from(stats.quantized),
             started.elapsed().as_secs_f64()
         )?;
         bar.set_message(format!("loss {:.4} rec {:.4} ppl {:.0}", stats.loss, stats.reconstruction, stats.perplexity));

@@ -167,11 +167,20 @@ impl HvqvaeConfig {
         let mut config = Self::with_sizes(32, 32, n_embed);
         let p = &mut config.params;
         for coder in std::iter::once(&mut p.enc_config).chain(p.dec_configs.iter_mut()) {
-            coder.params.norm_groups = 1;
             coder.params.attn_resolutions.clear();
         }
         p.enc_config.params.num_res_blocks = 1;
-        config
+        config.with_norm_groups(1)
+    }
+
+    /// The same model with `groups` GroupNorm groups in the encoder and every decoder (checked by
+    /// [`Self::validate`] when the model is built).
+    pub fn with_norm_groups(mut self, groups: usize) -> Self {
+        let p = &mut self.params;
+        for coder in std::iter::once(&mut p.enc_config).chain(p.dec_configs.iter_mut()) {
+            coder.params.norm_groups = groups;
+        }
+        self
     }
 
     /// The released layout (3 levels, encoder mult [1,2,4], decoder mults [[1,1,1,2,4],[1,1,2,4],[1,2,4]],

@@ -28,5 +28,5 @@ pub use image_io::{
 pub use model::Hvqvae;
 pub use normalize::{denormalize, normalize};
 pub use quantize::Quantized;
-pub use train::{evaluate, forward_level, EvalStats, LevelOutput, StepStats, TrainConfig, Trainer};
+pub use train::{evaluate, forward_level, Bottleneck, EvalStats, LevelOutput, StepStats, TrainConfig, Trainer};
 pub use weights::{load_safetensors, save_safetensors, WeightFile};

@@ -55,13 +55,18 @@ pub struct TrainConfig {
     pub restart_threshold: Option<f64>,
     /// Seeds the initial weights and the restart row choice.
     pub seed: u64,
+    /// Steps at the start that train a plain autoencoder: the decoder reads `z_e` itself and the loss has no
+    /// commitment term, while the EMA codebook (and its restarts) already follows the encodings. The small
+    /// model, quantised from step 1, collapsed with 8 norm groups; unquantised it learnt the objects.
+    #[serde(default)]
+    pub ae_warmup_steps: u64,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
         // 1e-3 collapsed the encoder of the small model within 30 steps (its output split the scenes into
         // white / not white and the encoder gradient fell 1000×); 1e-4 trains.
-        Self { compress_rate: 8, lr: 1e-4, weight_decay: 1e-4, restart_threshold: Some(0.03), seed: 0 }
+        Self { compress_rate: 8, lr: 1e-4, weight_decay: 1e-4, restart_threshold: Some(0.03), seed: 0, ae_warmup_steps: 0 }
     }
 }
 
@@ -82,6 +87,8 @@ pub struct StepStats {
     pub used_codes: usize,
     /// Codes re-seeded after this step.
     pub restarted: usize,
+    /// Whether the decoder read the codes (false during the autoencoder warm-up).
+    pub quantized: bool,
 }
 
 /// The tensors of one training forward.
@@ -101,7 +108,17 @@ pub struct LevelOutput<B: Backend> {
     pub loss: Tensor<B, 1>,
 }
 
-/// Training forward of one level on normalised images (see the module docs).
+/// What the decoder reads in [`forward_level`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bottleneck {
+    /// The nearest codes, straight-through (the VQ-VAE objective).
+    Quantized,
+    /// The encodings `z_e` themselves, no commitment term (autoencoder warm-up).
+    Continuous,
+}
+
+/// Training forward of one level on normalised images (see the module docs). With
+/// [`Bottleneck::Continuous`] the commitment term is still measured but not part of `loss`.
 ///
 /// # Shapes
 /// `normalized`: `[B, 3, H, W]`, H and W multiples of the cell size → reconstruction `[B, 3, H, W]`.
@@ -110,6 +127,7 @@ pub fn forward_level<B: Backend>(
     normalized: Tensor<B, 4>,
     rate: CompressRate,
     commitment_cost: f64,
+    bottleneck: Bottleneck,
 ) -> Result<LevelOutput<B>> {
     let [b, c, h, w] = normalized.dims();
     let cell = model.cell_size(rate);
@@ -134,12 +152,18 @@ pub fn forward_level<B: Backend>(
     let ids = model.quantize.nearest(z_e.clone().detach());
     let z_q = model.quantize.embed.weight.val().detach().select(0, ids.clone());
     let commitment_loss = (z_e.clone() - z_q.clone()).square().mean() * commitment_cost;
-    // Straight-through: the value of z_q, the gradient of z_e.
-    let straight = z_e.clone() + (z_q - z_e.clone()).detach();
-    let quant = straight.reshape([b, gh, gw, d]).permute([0, 3, 1, 2]);
+    let decoder_input = match bottleneck {
+        // Straight-through: the value of z_q, the gradient of z_e.
+        Bottleneck::Quantized => z_e.clone() + (z_q - z_e.clone()).detach(),
+        Bottleneck::Continuous => z_e.clone(),
+    };
+    let quant = decoder_input.reshape([b, gh, gw, d]).permute([0, 3, 1, 2]);
     let reconstruction = decoder.forward(quant);
     let reconstruction_loss = (reconstruction.clone() - normalized).square().mean();
-    let loss = reconstruction_loss.clone() + commitment_loss.clone();
+    let loss = match bottleneck {
+        Bottleneck::Quantized => reconstruction_loss.clone() + commitment_loss.clone(),
+        Bottleneck::Continuous => reconstruction_loss.clone(),
+    };
     Ok(LevelOutput { reconstruction, z_e, ids, reconstruction_loss, commitment_loss, loss })
 }
 
@@ -308,7 +332,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         let _span = tracing::debug_span!("vqvae_train_step", step = self.step + 1, batch = images.len()).entered();
         let q = self.model_config.params.quantize_config.params.clone();
         let target = normalize(images_to_tensor::<B>(images, &self.device)?);
-        let out = forward_level(&self.model, target, self.rate, q.commitment_cost)?;
+        let bottleneck =
+            if self.step < self.config.ae_warmup_steps { Bottleneck::Continuous } else { Bottleneck::Quantized };
+        let out = forward_level(&self.model, target, self.rate, q.commitment_cost, bottleneck)?;
         let loss = scalar(out.loss.clone())?;
         if !loss.is_finite() {
             return Err(VqvaeError::Training(format!(
@@ -345,6 +371,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             perplexity: usage.perplexity,
             used_codes: usage.used,
             restarted,
+            quantized: bottleneck == Bottleneck::Quantized,
         })
     }
 

@@ -10,6 +10,8 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-model}
 RUNS=${RUNS:-runs/default-model}
 CFG=training/default-model
+VQ_AE_STEPS=${VQ_AE_STEPS:-1200}
+VQ_PHASE1_STEPS=${VQ_PHASE1_STEPS:-1400}
 VQ_STEPS=${VQ_STEPS:-2000}
 COGLM_STEPS=${COGLM_STEPS:-3000}
 DSR_STEPS=${DSR_STEPS:-2000}
@@ -23,10 +25,15 @@ mkdir -p "$OUT/vqvae" "$RUNS"
 # 1. Caption tokenizer over every scene caption (English and Chinese).
 $T/train tokenizer --out "$OUT/ice_text.model"
 
-# 2. VQ-VAE (HvqvaeConfig::small, 512 codes), rate 8, single-object 32 px scenes.
-$T/train_vqvae --size 32 --steps "$VQ_STEPS" --batch-size 8 --n-embed 512 --max-objects 1 --lr 1e-4 \
+# 2. VQ-VAE (HvqvaeConfig::small with 8 norm groups, 512 codes), rate 8, single-object scenes. Phase 1: whole
+#    32 px scenes, the first VQ_AE_STEPS as a plain autoencoder; phase 2: half of each batch are object close-ups
+#    (the object's 32 px cell of a 96 px scene), the scale the final images decode at. Both phases resume.
+vq_resume() { if [ -f "$RUNS/vqvae/checkpoint/trainer.json" ]; then echo --resume; fi; }
+$T/train_vqvae $(vq_resume) --size 32 --steps "$VQ_PHASE1_STEPS" --batch-size 8 --n-embed 512 --max-objects 1 \
+  --lr 1e-4 --norm-groups 8 --ae-warmup-steps "$VQ_AE_STEPS" --out-dir "$RUNS/vqvae" --save-every 100
+$T/train_vqvae --resume --object-crops --size 32 --steps "$VQ_STEPS" --batch-size 8 --max-objects 1 \
   --out-dir "$RUNS/vqvae" --save-every 100
-$T/train_vqvae --size 32 --max-objects 1 --out-dir "$RUNS/vqvae" --eval
+$T/train_vqvae --size 96 --max-objects 1 --out-dir "$RUNS/vqvae" --eval --eval-images 64
 cp "$RUNS/vqvae/checkpoint/config.json" "$OUT/vqvae/config.json"
 $T/train to-f16 --input "$RUNS/vqvae/checkpoint/weights.safetensors" --out "$OUT/vqvae/weights.safetensors"
 

@@ -67,6 +67,23 @@ fn loss_falls_below_the_mean_colour_baseline() {
 
 const STEPS: usize = 200;
 
+/// The autoencoder warm-up: its steps optimise the reconstruction alone (no commitment term) while the codebook
+/// already follows the encodings, and the first step after it is quantised again.
+#[test]
+fn warm_up_steps_skip_the_quantiser() {
+    let device = Default::default();
+    let config = TrainConfig { ae_warmup_steps: 2, ..train_config(4) };
+    let mut trainer = Trainer::<Ad>::new(tiny(), config, &device).unwrap();
+    let batch = scenes(2, 16, 4);
+    for step in 1..=3u64 {
+        let s = trainer.step(&batch).unwrap();
+        assert_eq!(s.quantized, step > 2, "step {step}");
+        assert!(s.commitment > 0.0, "the distance to the codes is measured in every step: {s:?}");
+        let expected = if s.quantized { s.reconstruction + s.commitment } else { s.reconstruction };
+        assert!((s.loss - expected).abs() <= 1e-6 * expected.max(1.0), "step {step}: {s:?}");
+    }
+}
+
 /// `weights.safetensors` of a checkpoint loads through the inference loader and reconstructs bit for bit like
 /// the trained model; the EMA buffers come back too.
 #[test]
