@@ -188,9 +188,13 @@ struct SrArgs {
     /// Global gradient-norm bound (0 disables clipping).
     #[arg(long, default_value_t = 1.0)]
     clip: f32,
-    /// Checkpoint directory (a model dir plus optimizer state).
+    /// Checkpoint directory (a model dir plus optimizer state), written at the end and every --checkpoint-every
+    /// steps.
     #[arg(long, default_value = "runs/sr")]
     out_dir: PathBuf,
+    /// Checkpoint interval in steps (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    checkpoint_every: usize,
     /// Also write the bare model dir (config.json + weights.safetensors) here.
     #[arg(long)]
     export_dir: Option<PathBuf>,
@@ -326,6 +330,7 @@ fn coglm(args: CoglmArgs) -> Result<()> {
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")?);
     let (out_dir, every, batch_size, seed) = (args.out_dir.clone(), args.checkpoint_every, args.batch_size, args.seed);
     let mut last = None;
+    let mut curve = LossLog::open(&out_dir, "step,loss,lr,image,english,chinese")?;
     for _ in 0..args.steps {
         let step = trainer.step_count();
         // Rows and masking draws depend on (seed, step) only, so resumed runs see the same batches.
@@ -345,6 +350,16 @@ fn coglm(args: CoglmArgs) -> Result<()> {
             part("en", report.english),
             part("zh", report.chinese)
         ));
+        let value = |m: Option<cogview2_train::ModalityLoss>| m.map(|m| format!("{:.5}", m.loss)).unwrap_or_default();
+        curve.row(&format!(
+            "{},{:.5},{:.3e},{},{},{}",
+            report.step + 1,
+            report.loss,
+            report.lr,
+            value(report.image),
+            value(report.english),
+            value(report.chinese)
+        ))?;
         bar.inc(1);
         last = Some(report);
         if every > 0 && trainer.step_count() % every == 0 {
@@ -609,13 +624,18 @@ fn run_sr<M: AutodiffModule<B> + SrModelDir<B>>(
 ) -> Result<()> {
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")?);
+    let mut curve = LossLog::open(&args.out_dir, "step,loss,lr")?;
     for _ in 0..args.steps {
         let step = trainer.step_count();
         let s = &data[step % data.len()];
         let text = s.text(if step % 2 == 0 { Language::English } else { Language::Chinese });
         let (lr, value) = trainer.step(|m| loss(m, step, text, s))?;
+        curve.row(&format!("{},{value:.5},{lr:.3e}", step + 1))?;
         bar.set_message(format!("loss {value:.4} lr {lr:.2e}"));
         bar.inc(1);
+        if args.checkpoint_every > 0 && trainer.step_count() % args.checkpoint_every == 0 {
+            trainer.save_checkpoint(&args.out_dir)?;
+        }
     }
     bar.finish();
     trainer.save_checkpoint(&args.out_dir)?;
@@ -624,6 +644,28 @@ fn run_sr<M: AutodiffModule<B> + SrModelDir<B>>(
     }
     eprintln!("checkpoint in {}", args.out_dir.display());
     Ok(())
+}
+
+/// `OUT_DIR/loss.csv`, appended to (a resumed run continues the curve), the header written once.
+struct LossLog(std::fs::File);
+
+impl LossLog {
+    fn open(out_dir: &std::path::Path, header: &str) -> Result<Self> {
+        use std::io::Write;
+        std::fs::create_dir_all(out_dir)?;
+        let path = out_dir.join("loss.csv");
+        let fresh = !path.exists();
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        if fresh {
+            writeln!(file, "{header}")?;
+        }
+        Ok(Self(file))
+    }
+
+    fn row(&mut self, line: &str) -> Result<()> {
+        use std::io::Write;
+        Ok(writeln!(self.0, "{line}")?)
+    }
 }
 
 fn ints(values: &[i64], device: &burn::backend::ndarray::NdArrayDevice) -> burn::tensor::Tensor<B, 2, burn::tensor::Int> {
