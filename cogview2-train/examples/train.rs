@@ -41,7 +41,7 @@ use burn::module::AutodiffModule;
 use cogview2_train::{
     draw_lopar_level, dsr_loss, encode_scenes, init_dsr, init_itersr, itersr_loss, lopar_mask, scene_special_tokens,
     write_caption_vocab, write_cluster_table, write_safetensors_rows, KMeansConfig, ModuleTrainer, SceneDataConfig,
-    SceneRows, SceneTokens, SrModelDir,
+    SceneRows, SceneTokens, SrModelDir, read_scene_tokens, write_scene_tokens,
 };
 use cogview2_vqvae::{images_to_tensor, load_safetensors, CompressRate, HvqvaeConfig};
 use image::RgbImage;
@@ -170,6 +170,10 @@ struct SrArgs {
     /// Scenes to train on.
     #[arg(long, default_value_t = 256)]
     scenes: usize,
+    /// Encoded scenes: read from this file when it exists (then --scenes, --max-objects, --seed and --vqvae do
+    /// not choose the data), else encoded and written there, so DSR, ITERSR and resumed runs encode once.
+    #[arg(long)]
+    scene_cache: Option<PathBuf>,
     /// Objects per scene, at most.
     #[arg(long, default_value_t = 2)]
     max_objects: usize,
@@ -330,7 +334,7 @@ fn coglm(args: CoglmArgs) -> Result<()> {
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")?);
     let (out_dir, every, batch_size, seed) = (args.out_dir.clone(), args.checkpoint_every, args.batch_size, args.seed);
     let mut last = None;
-    let mut curve = LossLog::open(&out_dir, "step,loss,lr,image,english,chinese")?;
+    let mut curve = LossLog::open(&out_dir, "step,loss,lr,image,english,chinese", args.resume.is_some())?;
     for _ in 0..args.steps {
         let step = trainer.step_count();
         // Rows and masking draws depend on (seed, step) only, so resumed runs see the same batches.
@@ -476,6 +480,33 @@ struct SceneSpec {
     seed: u64,
 }
 
+/// [`scene_data`] through `--scene-cache`. A cache must hold the grids the stage trains on; ITERSR reads only the
+/// hi-res codes, so it shares DSR's cache.
+fn cached_scene_data(args: &SrArgs, num_image_tokens: usize, spec: &SceneSpec, uses_lowres: bool) -> Result<Vec<SceneTokens>> {
+    let Some(path) = &args.scene_cache else {
+        return scene_data(&text_tokenizer(&args.tokenizer, num_image_tokens)?, args.vqvae.as_deref(), spec);
+    };
+    if path.exists() {
+        let data = read_scene_tokens(path)?;
+        let (lo, hi) = (spec.lo_grid[0] * spec.lo_grid[1], spec.hi_grid[0] * spec.hi_grid[1]);
+        if let Some(bad) = data.iter().find(|s| s.hires.len() != hi || (uses_lowres && s.lowres.len() != lo)) {
+            bail!(
+                "{} holds {} low-res and {} hi-res codes per scene; this stage needs {}{hi}",
+                path.display(),
+                bad.lowres.len(),
+                bad.hires.len(),
+                if uses_lowres { format!("{lo} and ") } else { String::new() }
+            );
+        }
+        eprintln!("{} encoded scenes read from {}", data.len(), path.display());
+        return Ok(data);
+    }
+    let data = scene_data(&text_tokenizer(&args.tokenizer, num_image_tokens)?, args.vqvae.as_deref(), spec)?;
+    write_scene_tokens(&data, path)?;
+    eprintln!("{} encoded scenes written to {}", data.len(), path.display());
+    Ok(data)
+}
+
 fn scene_data(tokenizer: &IceTokenizer, vqvae: Option<&std::path::Path>, spec: &SceneSpec) -> Result<Vec<SceneTokens>> {
     let config = SceneDataConfig {
         sampler: SamplerConfig {
@@ -584,7 +615,7 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
             };
             let c = trainer.model().config().clone();
             let spec = SceneSpec { lo_grid: c.lo_grid, hi_grid: c.hi_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed };
-            let data = scene_data(&text_tokenizer(&args.tokenizer, c.base.num_image_tokens)?, args.vqvae.as_deref(), &spec)?;
+            let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, true)?;
             run_sr(trainer, &args, &data, |m, _, text, s| {
                 let text = &text[..text.len().min(c.max_text_len())];
                 dsr_loss(m, text, ints(&s.lowres, &device), ints(&s.hires, &device))
@@ -602,7 +633,7 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
             let c = trainer.model().config().clone();
             // ITERSR has no low-res grid: render the low-res side at the hi-res grid (it is unused).
             let spec = SceneSpec { lo_grid: c.hi_grid, hi_grid: c.hi_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed };
-            let data = scene_data(&text_tokenizer(&args.tokenizer, c.base.num_image_tokens)?, args.vqvae.as_deref(), &spec)?;
+            let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, false)?;
             let pattern = LoparPattern::official();
             run_sr(trainer, &args, &data, |m, step, text, s| {
                 // The level is a function of (seed, step): a resumed run draws the same ones.
@@ -624,7 +655,7 @@ fn run_sr<M: AutodiffModule<B> + SrModelDir<B>>(
 ) -> Result<()> {
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")?);
-    let mut curve = LossLog::open(&args.out_dir, "step,loss,lr")?;
+    let mut curve = LossLog::open(&args.out_dir, "step,loss,lr", args.resume.is_some())?;
     for _ in 0..args.steps {
         let step = trainer.step_count();
         let s = &data[step % data.len()];
@@ -646,16 +677,20 @@ fn run_sr<M: AutodiffModule<B> + SrModelDir<B>>(
     Ok(())
 }
 
-/// `OUT_DIR/loss.csv`, appended to (a resumed run continues the curve), the header written once.
+/// `OUT_DIR/loss.csv`: a new run starts it afresh, a resumed one appends to it (continuing the curve).
 struct LossLog(std::fs::File);
 
 impl LossLog {
-    fn open(out_dir: &std::path::Path, header: &str) -> Result<Self> {
+    fn open(out_dir: &std::path::Path, header: &str, resumed: bool) -> Result<Self> {
         use std::io::Write;
         std::fs::create_dir_all(out_dir)?;
         let path = out_dir.join("loss.csv");
-        let fresh = !path.exists();
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        let fresh = !resumed || !path.exists();
+        let mut file = if fresh {
+            std::fs::File::create(&path)?
+        } else {
+            std::fs::OpenOptions::new().append(true).open(&path)?
+        };
         if fresh {
             writeln!(file, "{header}")?;
         }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod export;
 pub mod masking;
 pub mod sampler;
+pub mod scene_cache;
 pub mod scene_rows;
 pub mod schedule;
 pub mod sr;
@@ -31,6 +32,7 @@ pub use masking::{
     image_text_understanding, span_lengths, text_image_generation, text_infilling, MaskingConfig, Sample, SampleKind,
 };
 pub use sampler::{Choices, MaskingSampler};
+pub use scene_cache::{read_scene_tokens, write_scene_tokens};
 pub use scene_rows::{encode_scenes, scene_special_tokens, write_safetensors_rows, ImageEncoder, SceneDataConfig, SceneRows, SceneTokens};
 pub use schedule::LrSchedule;
 pub use sr_init::{init_dsr, init_itersr};

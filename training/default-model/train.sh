@@ -49,13 +49,15 @@ $T/train coglm --config $CFG/coglm.json --tokens "$RUNS/tokens.json" --data "$RU
   --steps "$COGLM_STEPS" --batch-size 16 --lr 1e-3 --warmup 100 --checkpoint-every 500 \
   --out-dir "$RUNS/coglm" --export-dir "$RUNS/export/coglm" &
 $T/train dsr --config $CFG/dsr.json --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" --scenes 2048 \
-  --max-objects 1 --steps "$DSR_STEPS" --warmup 100 --checkpoint-every 500 --out-dir "$RUNS/dsr" --export-dir "$RUNS/export/dsr" &
+  --max-objects 1 --scene-cache "$RUNS/sr-scenes.safetensors" --steps "$DSR_STEPS" --warmup 100 \
+  --checkpoint-every 500 --out-dir "$RUNS/dsr" --export-dir "$RUNS/export/dsr" &
 wait
 
-# 5. ITERSR (LoPAR re-masking on 12×12 codes), its trunk initialised from the trained CogLM.
+# 5. ITERSR (LoPAR re-masking on 12×12 codes), its trunk initialised from the trained CogLM, on the scenes DSR
+#    encoded (the cache).
 $T/train itersr --config $CFG/itersr.json --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" \
-  --init-coglm "$RUNS/export/coglm" --scenes 2048 --max-objects 1 --steps "$ITERSR_STEPS" --warmup 100 --checkpoint-every 500 \
-  --out-dir "$RUNS/itersr" --export-dir "$RUNS/export/itersr"
+  --init-coglm "$RUNS/export/coglm" --scenes 2048 --max-objects 1 --scene-cache "$RUNS/sr-scenes.safetensors" \
+  --steps "$ITERSR_STEPS" --warmup 100 --checkpoint-every 500 --out-dir "$RUNS/itersr" --export-dir "$RUNS/export/itersr"
 
 # 6. Ship f16 copies of the transformer weights.
 for stage in coglm dsr itersr; do
