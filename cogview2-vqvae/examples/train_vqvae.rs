@@ -190,7 +190,13 @@ fn main() -> anyhow::Result<()> {
     let mut close_ups = sampler(seed ^ 0xC105_E0B5, 3 * args.size, args.max_objects, ComboSet::Training)?
         .skip(done as usize * crops_per_batch)
         .map(|item| object_cell(item?));
-    let mut curve = std::fs::OpenOptions::new().create(true).append(true).open(args.out_dir.join("loss.csv"))?;
+    // A resumed run continues the curve; a new one starts it afresh.
+    let curve_path = args.out_dir.join("loss.csv");
+    let mut curve = if args.resume {
+        std::fs::OpenOptions::new().create(true).append(true).open(&curve_path)?
+    } else {
+        std::fs::File::create(&curve_path)?
+    };
     if done == 0 {
         writeln!(curve, "step,loss,reconstruction,commitment,perplexity,used_codes,restarted,quantized,seconds")?;
     }
