@@ -46,6 +46,9 @@ struct Args {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 1234)]
     seed: u64,
+    /// Sampling settings as JSON (the fields of `cogview2::Recipe`) instead of the model's `recipe.json`.
+    #[arg(long)]
+    recipe: Option<PathBuf>,
     /// Model directory (default: the model shipped in the repository).
     #[arg(long)]
     model_dir: Option<PathBuf>,
@@ -99,6 +102,7 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
         batch_size: args.batch_size,
         max_inference_batch_size: args.max_inference_batch_size,
         seed: args.seed,
+        recipe: common::recipe(args.recipe.as_ref())?,
         ..EditRequest::new(image, region, args.prompt.clone())
     };
     let mut bars = common::StageBars::new();

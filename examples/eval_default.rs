@@ -22,7 +22,7 @@ use cogview2_scenes::{analyze, caption, held_out_combos, Colour, Combo, Language
 use image::imageops::FilterType;
 use image::RgbImage;
 
-#[allow(dead_code)] // only `model_dir` is used here
+#[allow(dead_code)] // only `model_dir` and `recipe` are used here
 mod common;
 
 #[derive(Parser, Debug)]
@@ -43,6 +43,12 @@ struct Args {
     /// Only the first N prompts (all by default).
     #[arg(long)]
     limit: Option<usize>,
+    /// Sampling settings as JSON (the fields of `cogview2::Recipe`) instead of the model's `recipe.json`.
+    #[arg(long)]
+    recipe: Option<PathBuf>,
+    /// Score the stage-1 images (upscaled) instead of the super-resolved ones: shows what each stage loses.
+    #[arg(long)]
+    only_first_stage: bool,
     /// Where eval.json and the pictures go.
     #[arg(long, default_value = "eval-out")]
     output_dir: PathBuf,
@@ -90,6 +96,7 @@ fn main() -> Result<()> {
     anyhow::ensure!(args.candidates > 0, "--candidates must be at least 1");
     let device = Default::default();
     let dir = common::model_dir(args.model_dir.as_ref())?;
+    let recipe = common::recipe(args.recipe.as_ref())?;
     let pipeline = Pipeline::<CpuBackend>::from_dir(&dir, &device).with_context(|| format!("loading {}", dir.display()))?;
     std::fs::create_dir_all(&args.output_dir)?;
 
@@ -106,7 +113,13 @@ fn main() -> Result<()> {
     let mut seconds = Vec::new();
     let bar = indicatif::ProgressBar::new(cases.len() as u64);
     for (i, (combo, _, text)) in cases.iter().enumerate() {
-        let request = Request { style: Style::None, seed: args.seed + i as u64, ..Request::new(text.clone()) };
+        let request = Request {
+            style: Style::None,
+            seed: args.seed + i as u64,
+            only_first_stage: args.only_first_stage,
+            recipe: recipe.clone(),
+            ..Request::new(text.clone())
+        };
         let start = Instant::now();
         let images = pipeline.text_to_image(&request)?;
         seconds.push(start.elapsed().as_secs_f64());
@@ -128,6 +141,8 @@ fn main() -> Result<()> {
         "prompts": n,
         "candidates": args.candidates,
         "analyze_size": args.analyze_size,
+        "only_first_stage": args.only_first_stage,
+        "recipe": recipe.as_ref().or(pipeline.model_recipe()),
         "first_sample": first.json(n),
         "post_selected": selected.json(n),
         "median_seconds_per_image_batch_1": median_s,

@@ -45,6 +45,9 @@ struct Args {
     /// Keep the best N of the batch_size candidates by caption score, before super-resolution (N ≤ batch size).
     #[arg(long)]
     post_select: Option<usize>,
+    /// Sampling settings as JSON (the fields of `cogview2::Recipe`) instead of the model's `recipe.json`.
+    #[arg(long)]
+    recipe: Option<PathBuf>,
     /// Stop after stage 1 (low-res image upscaled by nearest).
     #[arg(long)]
     only_first_stage: bool,
@@ -117,7 +120,7 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
             max_inference_batch_size: args.max_inference_batch_size,
             seed: args.seed,
             only_first_stage: args.only_first_stage,
-            recipe: None,
+            recipe: common::recipe(args.recipe.as_ref())?,
             post_select: args.post_select,
         };
         let mut bars = common::StageBars::new();

@@ -69,7 +69,7 @@ pub struct EditRequest {
     pub max_inference_batch_size: usize,
     /// Seed of every random draw: equal requests give equal images.
     pub seed: u64,
-    /// Overrides the style's recipe (`argmax` makes every stage deterministic).
+    /// Overrides the model's recipe (`recipe.json`), else the style's (`argmax` makes every stage deterministic).
     pub recipe: Option<Recipe>,
 }
 
@@ -86,10 +86,6 @@ impl EditRequest {
             seed: 1234,
             recipe: None,
         }
-    }
-
-    fn recipe(&self) -> Recipe {
-        self.recipe.clone().unwrap_or_else(|| Recipe::for_style(self.style))
     }
 }
 
@@ -230,7 +226,7 @@ impl<B: Backend> Pipeline<B> {
         let lo_grid = self.lowres_grid();
         let lowres_original = self.encode_image(&resize_and_center_crop(&crop, low as u32)?)?;
         let lowres_mask = downsample_mask(&geometry.crop_mask, [side, side], lo_grid)?;
-        let recipe = request.recipe();
+        let recipe = self.resolve_recipe(request.recipe.as_ref(), request.style);
         let lowres = self.complete_lowres(&text, &lowres_original, &lowres_mask, request, &recipe, progress)?;
 
         let hires = if side <= low {

@@ -85,7 +85,7 @@ pub struct Request {
     pub seed: u64,
     /// Stop after stage 1 and upscale its image (nearest) to the final size, as the official `--only-first-stage`.
     pub only_first_stage: bool,
-    /// Overrides the style's recipe.
+    /// Overrides the model's recipe (`recipe.json`), else the style's.
     pub recipe: Option<Recipe>,
     /// Keep only the best `n` of the `batch_size` stage-1 candidates, ranked by caption score (CogLM's
     /// likelihood of the raw prompt given the image, the official `--inverse-prompt`), before super-resolution;
@@ -108,10 +108,17 @@ impl Request {
             post_select: None,
         }
     }
+}
 
-    pub(crate) fn recipe(&self) -> Recipe {
-        self.recipe.clone().unwrap_or_else(|| Recipe::for_style(self.style))
+/// `recipe.json` of a model directory, if it has one.
+fn read_model_recipe(dir: &Path) -> Result<Option<Recipe>> {
+    let path = dir.join("recipe.json");
+    if !path.exists() {
+        return Ok(None);
     }
+    let bad = |reason: String| Error::ModelDir { dir: dir.to_path_buf(), reason: format!("recipe.json: {reason}") };
+    let json = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    serde_json::from_str(&json).map(Some).map_err(|e| bad(e.to_string()))
 }
 
 /// Image tokens of a request, at each level.
@@ -133,6 +140,8 @@ pub struct Pipeline<B: Backend> {
     pub(crate) dsr: DsrModel<B>,
     pub(crate) itersr: ItersrModel<B>,
     pub(crate) clusters: ClusterTable,
+    /// The model directory's own sampling settings (`recipe.json`), used when a request names none.
+    pub(crate) model_recipe: Option<Recipe>,
     pub(crate) device: B::Device,
 }
 
@@ -146,6 +155,7 @@ impl<B: Backend> Pipeline<B> {
             dsr: parts.dsr,
             itersr: parts.itersr,
             clusters: parts.clusters,
+            model_recipe: None,
             device: device.clone(),
         };
         pipeline.check_consistency()?;
@@ -154,7 +164,8 @@ impl<B: Backend> Pipeline<B> {
 
     /// Loads a model directory (see `docs/model-dir.md`):
     /// `ice_text.model`, `cluster_label.npy`, and `coglm/`, `dsr/`, `itersr/`, `vqvae/`, each with `config.json`
-    /// (`model_config.json` also accepted for CogLM) and `weights.safetensors`.
+    /// (`model_config.json` also accepted for CogLM) and `weights.safetensors`; optionally `recipe.json`, the
+    /// sampling settings the model was tuned for (see [`Pipeline::with_model_recipe`]).
     pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
         let dir = dir.as_ref();
         let _span = tracing::info_span!("load_pipeline", dir = %dir.display()).entered();
@@ -163,6 +174,7 @@ impl<B: Backend> Pipeline<B> {
                 return Err(Error::ModelDir { dir: dir.to_path_buf(), reason: format!("{entry} is missing") });
             }
         }
+        let model_recipe = read_model_recipe(dir)?;
         let (_, coglm) = CogLm::from_dir(dir.join("coglm"), device)?;
         let sp = SentencePieceModel::from_file(dir.join("ice_text.model"))?;
         let image_tokens = u32::try_from(coglm.num_image_tokens)
@@ -178,7 +190,27 @@ impl<B: Backend> Pipeline<B> {
             itersr: ItersrModel::from_dir(dir.join("itersr"), device)?,
             clusters: ClusterTable::from_npy_file(dir.join("cluster_label.npy"))?,
         };
-        Self::from_parts(parts, device)
+        let mut pipeline = Self::from_parts(parts, device)?;
+        pipeline.model_recipe = model_recipe;
+        Ok(pipeline)
+    }
+
+    /// Sets the sampling settings of requests that name no recipe, in place of their style's official ones
+    /// (the style's prompt template still applies). The official values are tuned for 20 000 codes in 500
+    /// clusters; a small model ships its own.
+    pub fn with_model_recipe(mut self, recipe: Recipe) -> Self {
+        self.model_recipe = Some(recipe);
+        self
+    }
+
+    /// The model's own sampling settings, if it has any.
+    pub fn model_recipe(&self) -> Option<&Recipe> {
+        self.model_recipe.as_ref()
+    }
+
+    /// The recipe a request runs with: its own, else the model's, else its style's official one.
+    pub(crate) fn resolve_recipe(&self, requested: Option<&Recipe>, style: Style) -> Recipe {
+        requested.or(self.model_recipe.as_ref()).cloned().unwrap_or_else(|| Recipe::for_style(style))
     }
 
     fn check_consistency(&self) -> Result<()> {
@@ -350,7 +382,7 @@ impl<B: Backend> Pipeline<B> {
             }
             Some(n) => Some((n, self.caption_ids(&request.prompt)?)),
         };
-        let recipe = request.recipe();
+        let recipe = self.resolve_recipe(request.recipe.as_ref(), request.style);
         let lowres = self.stage1(text, request, &recipe, progress)?;
         let (lowres, caption_scores) = match caption {
             None => (lowres, None),

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use cogview2::{Progress, Stage};
+use anyhow::Context;
+use cogview2::{Progress, Recipe, Stage};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 /// `--model-dir`, else the model shipped in the repository (`model/`).
@@ -21,6 +22,13 @@ pub fn model_dir(given: Option<&PathBuf>) -> Result<PathBuf> {
         );
     }
     Ok(shipped)
+}
+
+/// `--recipe FILE`: sampling settings as JSON (the fields of `cogview2::Recipe`), replacing the model's own.
+pub fn recipe(path: Option<&PathBuf>) -> Result<Option<Recipe>> {
+    let Some(path) = path else { return Ok(None) };
+    let json = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(serde_json::from_str(&json).with_context(|| format!("parsing the recipe {}", path.display()))?))
 }
 
 /// One bar per stage, created when the stage first reports; per-stage wall times for `--bench`.

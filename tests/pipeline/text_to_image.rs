@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cogview2::{CpuBackend as B, Error, Pipeline, Progress, Request, Stage, Style};
+use cogview2::{CpuBackend as B, Error, Pipeline, Progress, Recipe, Request, Stage, Style};
 use cogview2_fixtures as fx;
 use crate::common::{parts, pipeline, request, token_vec};
 
@@ -64,6 +64,19 @@ fn only_first_stage_upscales_the_low_res_image_by_nearest() {
     }
 }
 
+/// A model's own recipe replaces the style's; a request's recipe replaces the model's.
+#[test]
+fn model_recipe_applies_unless_the_request_names_one() {
+    let argmax = Recipe { argmax: true, ..Recipe::default() };
+    let pipeline = pipeline().with_model_recipe(argmax.clone());
+    assert_eq!(pipeline.model_recipe(), Some(&argmax));
+    let hires = |req: &Request| token_vec(pipeline.generate_tokens(req, &mut |_| {}).unwrap().hires.unwrap());
+    // Argmax ignores the seed, so two seeds agree only if the model's recipe was used.
+    assert_eq!(hires(&request("a red circle", 1, 1)), hires(&request("a red circle", 1, 2)));
+    let sampled = |seed| Request { recipe: Some(Recipe::default()), ..request("a red circle", 1, seed) };
+    assert_ne!(hires(&sampled(1)), hires(&sampled(2)), "the request's sampling recipe was not used");
+}
+
 #[test]
 fn bad_requests_are_typed_errors() {
     let pipeline = pipeline();
@@ -115,6 +128,12 @@ fn model_directory_is_loaded_and_checked() {
     let soi = fx::config_usize(&fx::config("coglm_forward"), "start_of_image_id");
     let pieces: Vec<String> = (0..soi - n - 3).map(|i| format!("▁w{i}")).collect();
     std::fs::write(dir.join("ice_text.model"), fx::sentencepiece_model(&pieces)).unwrap();
+    std::fs::write(dir.join("recipe.json"), r#"{"temperature": "hot"}"#).unwrap();
+    match Pipeline::<B>::from_dir(&dir, &device) {
+        Err(Error::ModelDir { reason, .. }) => assert!(reason.contains("recipe.json"), "{reason}"),
+        other => panic!("expected ModelDir for a bad recipe.json, got {:?}", other.err()),
+    }
+    std::fs::remove_file(dir.join("recipe.json")).unwrap();
     match Pipeline::<B>::from_dir(&dir, &device) {
         Err(Error::Inconsistent(reason)) => assert!(reason.contains("codebook"), "{reason}"),
         other => panic!("expected Inconsistent, got {:?}", other.err()),
