@@ -10,7 +10,9 @@
 //! coverage) is reported too but does not decide: on 2 000 scenes per setting the moments kept the three
 //! shapes apart at 32 px and under blur + noise, where the fill ratio's classes overlapped (its box edges
 //! come out short on small triangles and long on blurred, noisy squares).
-//! Position: the coverage-weighted centroid's 3×3 cell.
+//! Position: the coverage-weighted centroid's 3×3 cell. Colour, area, centroid and moments are taken around the
+//! object only (the largest connected set of well-covered pixels, with a margin for its fringe), so that faint
+//! specks and tints elsewhere, as a codec leaves them, neither sway the colour nor swamp the higher moments.
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -78,45 +80,29 @@ pub fn analyze(image: &RgbImage) -> Result<Analysis> {
         return Err(ScenesError::ZeroSize);
     }
     let bg = border_median(image);
-    let foreground: Vec<[u8; 3]> = image
-        .pixels()
-        .map(|p| p.0)
-        .filter(|&p| distance2(p, bg) > BACKGROUND_TOLERANCE2)
-        .collect();
-    let no_object = ScenesError::NoObject { width, height };
-    if foreground.is_empty() {
-        return Err(no_object);
-    }
-    let background = Colour::nearest(bg);
-    let colour = Colour::ALL
-        .into_iter()
-        .filter(|&c| c != background)
-        .map(|c| {
-            let residual: f64 = foreground
-                .iter()
-                .map(|&p| blend_fit(p, bg, c.rgb()).1)
-                .sum();
-            (c, residual)
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(c, _)| c)
-        .ok_or(no_object.clone())?;
-
-    let fg = colour.rgb();
     let (w, h) = (width as usize, height as usize);
+    let no_object = ScenesError::NoObject { width, height };
+    let background = Colour::nearest(bg);
+    let everywhere = [0, 0, w, h];
+    // Colour from every foreground pixel, then again from the pixels around the object that colour finds (a tint
+    // elsewhere can sway the first guess), and the region again with the final colour.
+    let first_guess = best_colour(image, bg, background, everywhere).ok_or(no_object.clone())?;
+    let region = object_region(&coverage(image, bg, first_guess), w, h);
+    let colour = best_colour(image, bg, background, region).unwrap_or(first_guess);
+    let coverage = coverage(image, bg, colour);
+    let [x0, y0, x1, y1] = object_region(&coverage, w, h);
     let mut column_max = vec![0f64; w];
     let mut row_max = vec![0f64; h];
     let (mut area, mut sx, mut sy) = (0f64, 0f64, 0f64);
-    for (x, y, p) in image.enumerate_pixels() {
-        if distance2(p.0, bg) <= BACKGROUND_TOLERANCE2 {
-            continue;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let alpha = coverage[y * w + x];
+            area += alpha;
+            sx += alpha * (x as f64 + 0.5);
+            sy += alpha * (y as f64 + 0.5);
+            column_max[x] = column_max[x].max(alpha);
+            row_max[y] = row_max[y].max(alpha);
         }
-        let alpha = blend_fit(p.0, bg, fg).0;
-        area += alpha;
-        sx += alpha * (f64::from(x) + 0.5);
-        sy += alpha * (f64::from(y) + 0.5);
-        column_max[x as usize] = column_max[x as usize].max(alpha);
-        row_max[y as usize] = row_max[y as usize].max(alpha);
     }
     if area <= 0.0 {
         return Err(no_object);
@@ -125,17 +111,16 @@ pub fn analyze(image: &RgbImage) -> Result<Analysis> {
     let [mx, my] = centroid;
     // Second pass: central moments about the centroid.
     let (mut m20, mut m02, mut m22, mut m03) = (0f64, 0f64, 0f64, 0f64);
-    for (x, y, p) in image.enumerate_pixels() {
-        if distance2(p.0, bg) <= BACKGROUND_TOLERANCE2 {
-            continue;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let alpha = coverage[y * w + x];
+            let dx = x as f64 + 0.5 - mx;
+            let dy = y as f64 + 0.5 - my;
+            m20 += alpha * dx * dx;
+            m02 += alpha * dy * dy;
+            m22 += alpha * dx * dx * dy * dy;
+            m03 += alpha * dy * dy * dy;
         }
-        let alpha = blend_fit(p.0, bg, fg).0;
-        let dx = f64::from(x) + 0.5 - mx;
-        let dy = f64::from(y) + 0.5 - my;
-        m20 += alpha * dx * dx;
-        m02 += alpha * dy * dy;
-        m22 += alpha * dx * dx * dy * dy;
-        m03 += alpha * dy * dy * dy;
     }
     // Each pixel is a unit square, not a point: add its own spread (Sheppard's correction).
     let m22 = m22 + (m20 + m02) / 12.0 + area / 144.0;
@@ -167,6 +152,78 @@ pub fn analyze(image: &RgbImage) -> Result<Analysis> {
         centroid,
         area,
     })
+}
+
+/// The palette colour (other than the background's) that best explains the foreground pixels inside `region` as
+/// blends of background and object; `None` without foreground there.
+fn best_colour(image: &RgbImage, bg: [u8; 3], background: Colour, region: [usize; 4]) -> Option<Colour> {
+    let [x0, y0, x1, y1] = region;
+    let foreground: Vec<[u8; 3]> = (y0..y1)
+        .flat_map(|y| (x0..x1).map(move |x| image.get_pixel(x as u32, y as u32).0))
+        .filter(|&p| distance2(p, bg) > BACKGROUND_TOLERANCE2)
+        .collect();
+    if foreground.is_empty() {
+        return None;
+    }
+    Colour::ALL
+        .into_iter()
+        .filter(|&c| c != background)
+        .map(|c| (c, foreground.iter().map(|&p| blend_fit(p, bg, c.rgb()).1).sum::<f64>()))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(c, _)| c)
+}
+
+/// Coverage of every pixel by an object of `colour` (0 on the background), row-major.
+fn coverage(image: &RgbImage, bg: [u8; 3], colour: Colour) -> Vec<f64> {
+    let fg = colour.rgb();
+    image
+        .pixels()
+        .map(|p| if distance2(p.0, bg) <= BACKGROUND_TOLERANCE2 { 0.0 } else { blend_fit(p.0, bg, fg).0 })
+        .collect()
+}
+
+/// Pixels at least this covered seed the object's region.
+const CORE_COVERAGE: f64 = 0.5;
+/// Margin around the core's bounding box, as a share of its larger side (at least 2 px), that keeps the
+/// anti-aliased or blurred fringe.
+const FRINGE_MARGIN: f64 = 0.25;
+
+/// `[x0, y0, x1, y1)` around the object: the bounding box of the largest 8-connected set of pixels covered at least
+/// `CORE_COVERAGE`, widened by the fringe margin. Faint specks and tints elsewhere in the picture (codec artefacts)
+/// stay out, where they would dominate the higher moments. Without such a core (a faint, tiny object): the whole
+/// image.
+fn object_region(coverage: &[f64], w: usize, h: usize) -> [usize; 4] {
+    let mut label = vec![false; w * h];
+    let mut best: Option<(usize, [usize; 4])> = None;
+    let mut stack = Vec::new();
+    for start in 0..w * h {
+        if label[start] || coverage[start] < CORE_COVERAGE {
+            continue;
+        }
+        label[start] = true;
+        stack.push(start);
+        let (mut count, mut bounds) = (0usize, [usize::MAX, usize::MAX, 0, 0]);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            count += 1;
+            bounds = [bounds[0].min(x), bounds[1].min(y), bounds[2].max(x + 1), bounds[3].max(y + 1)];
+            for ny in y.saturating_sub(1)..(y + 2).min(h) {
+                for nx in x.saturating_sub(1)..(x + 2).min(w) {
+                    let j = ny * w + nx;
+                    if !label[j] && coverage[j] >= CORE_COVERAGE {
+                        label[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        if best.is_none_or(|(n, _)| count > n) {
+            best = Some((count, bounds));
+        }
+    }
+    let Some((_, [x0, y0, x1, y1])) = best else { return [0, 0, w, h] };
+    let margin = (FRINGE_MARGIN * (x1 - x0).max(y1 - y0) as f64).ceil().max(2.0) as usize;
+    [x0.saturating_sub(margin), y0.saturating_sub(margin), (x1 + margin).min(w), (y1 + margin).min(h)]
 }
 
 /// Per-channel median of the border pixels (exact for a solid background, robust to noise).

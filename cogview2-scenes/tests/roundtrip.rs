@@ -108,6 +108,36 @@ fn box_blur(image: &image::RgbImage) -> image::RgbImage {
     })
 }
 
+/// A faint tint (each channel 40 levels toward grey, well above the background tolerance) over a square of
+/// `side` px centred in the 3×3 cell at `(row, col)`, as a codec leaves in a flat background.
+fn tint_cell(image: &mut image::RgbImage, row: u32, col: u32, side: u32) {
+    let cell = image.width() / 3;
+    let (cx, cy) = (col * cell + cell / 2, row * cell + cell / 2);
+    for y in cy - side / 2..cy + side / 2 {
+        for x in cx - side / 2..cx + side / 2 {
+            let p = image.get_pixel_mut(x, y);
+            p.0 = p.0.map(|v| if v > 128 { v - 40 } else { v + 40 });
+        }
+    }
+}
+
+/// Shape moments come from around the object: a faint patch two cells away must not change what is read.
+#[test]
+fn analyzer_ignores_faint_tints_away_from_the_object() {
+    let size = 96;
+    let mut s = sampler(33, size, 1);
+    for _ in 0..300 {
+        let scene = s.sample_scene().expect("scene");
+        let object = scene.objects[0];
+        let (row, col) = (object.position.row() as u32, object.position.column() as u32);
+        let (far_row, far_col) = if (row, col) == (1, 1) { (0, 0) } else { (2 - row, 2 - col) };
+        let mut image = render(&scene, size).expect("render");
+        tint_cell(&mut image, far_row, far_col, 12);
+        let read = analyze(&image).expect("analysis");
+        assert_eq!(read.combo(), object.combo(), "{scene:?} read as {read:?}");
+    }
+}
+
 #[test]
 fn analyzer_survives_noise_and_blur_at_64_and_160() {
     for size in [64, 160] {
