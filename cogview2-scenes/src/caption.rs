@@ -51,11 +51,34 @@ pub struct Prompt {
     pub objects: Vec<Mention>,
 }
 
+/// What a caption says beyond each object's colour and shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CaptionDetail {
+    /// Each object's position (`at the top left`, `左上角的`).
+    pub positions: bool,
+    /// The background (`on a white background`, `白色背景上`).
+    pub background: bool,
+}
+
+impl CaptionDetail {
+    /// Everything: the captions of [`caption`].
+    pub const FULL: Self = Self { positions: true, background: true };
+    /// Colour and shape only (`a red circle`, `红色圆形`).
+    pub const OBJECTS_ONLY: Self = Self { positions: false, background: false };
+}
+
 /// The caption of `scene` in `language` (see the module docs for the phrasing).
 pub fn caption(scene: &Scene, language: Language) -> String {
+    caption_with(scene, language, CaptionDetail::FULL)
+}
+
+/// The caption of `scene` saying only what `detail` asks for: `a red circle on a white background`, `a red circle
+/// at the top left`, `a red circle`; `白色背景上的红色圆形`, `左上角的红色圆形`, `红色圆形`. A model trained on such
+/// captions can draw a prompt that leaves the position or background open, choosing them itself.
+pub fn caption_with(scene: &Scene, language: Language, detail: CaptionDetail) -> String {
     match language {
-        Language::English => english(scene),
-        Language::Chinese => chinese(scene),
+        Language::English => english(scene, detail),
+        Language::Chinese => chinese(scene, detail),
     }
 }
 
@@ -67,46 +90,47 @@ fn article(colour: Colour) -> &'static str {
     }
 }
 
-fn english(scene: &Scene) -> String {
+fn english(scene: &Scene, detail: CaptionDetail) -> String {
     let parts: Vec<String> = scene
         .objects
         .iter()
         .map(|o: &SceneObject| {
-            format!(
-                "{} {} {} {}",
-                article(o.colour),
-                o.colour.english(),
-                o.shape.english(),
-                o.position.english_phrase()
-            )
+            let object = format!("{} {} {}", article(o.colour), o.colour.english(), o.shape.english());
+            if detail.positions {
+                format!("{object} {}", o.position.english_phrase())
+            } else {
+                object
+            }
         })
         .collect();
-    format!(
-        "{} on {} {} background",
-        join(&parts, ", ", " and "),
-        article(scene.background),
-        scene.background.english()
-    )
+    let objects = join(&parts, ", ", " and ");
+    if detail.background {
+        format!("{objects} on {} {} background", article(scene.background), scene.background.english())
+    } else {
+        objects
+    }
 }
 
-fn chinese(scene: &Scene) -> String {
+fn chinese(scene: &Scene, detail: CaptionDetail) -> String {
     let parts: Vec<String> = scene
         .objects
         .iter()
         .map(|o| {
-            format!(
-                "{}的{}{}",
-                o.position.chinese(),
-                o.colour.chinese(),
-                o.shape.chinese()
-            )
+            let object = format!("{}{}", o.colour.chinese(), o.shape.chinese());
+            if detail.positions {
+                format!("{}的{object}", o.position.chinese())
+            } else {
+                object
+            }
         })
         .collect();
-    format!(
-        "{}背景上{}",
-        scene.background.chinese(),
-        join(&parts, "、", "和")
-    )
+    let objects = join(&parts, "、", "和");
+    match (detail.background, detail.positions) {
+        (false, _) => objects,
+        (true, true) => format!("{}背景上{objects}", scene.background.chinese()),
+        // Without a position the object needs 的 to attach to the background phrase.
+        (true, false) => format!("{}背景上的{objects}", scene.background.chinese()),
+    }
 }
 
 /// `a`, `a and b`, `a<sep>b and c`.
@@ -352,6 +376,30 @@ mod tests {
             caption(&two, Language::Chinese),
             "白色背景上左上角的红色圆形和下方的蓝色方形"
         );
+    }
+
+    #[test]
+    fn partial_captions_say_only_what_is_asked_and_parse_back() {
+        let one = scene(&[(Colour::Red, Shape::Circle, Position::TopLeft)]);
+        let no_position = CaptionDetail { positions: false, background: true };
+        let no_background = CaptionDetail { positions: true, background: false };
+        let cases = [
+            (no_position, "a red circle on a white background", "白色背景上的红色圆形"),
+            (no_background, "a red circle at the top left", "左上角的红色圆形"),
+            (CaptionDetail::OBJECTS_ONLY, "a red circle", "红色圆形"),
+        ];
+        for (detail, english, chinese) in cases {
+            assert_eq!(caption_with(&one, Language::English, detail), english);
+            assert_eq!(caption_with(&one, Language::Chinese, detail), chinese);
+            for text in [english, chinese] {
+                let parsed = parse_prompt(text);
+                assert_eq!(parsed.background.is_some(), detail.background, "{text}");
+                let mention = parsed.objects[0];
+                assert_eq!((mention.colour, mention.shape), (Some(Colour::Red), Some(Shape::Circle)), "{text}");
+                assert_eq!(mention.position.is_some(), detail.positions, "{text}");
+            }
+        }
+        assert_eq!(caption_with(&one, Language::English, CaptionDetail::FULL), caption(&one, Language::English));
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod scene;
 mod shape;
 
 pub use analyze::{analyze, Analysis};
-pub use caption::{caption, lexicon, parse_prompt, Language, Mention, Prompt};
+pub use caption::{caption, caption_with, lexicon, CaptionDetail, parse_prompt, Language, Mention, Prompt};
 pub use error::{Result, ScenesError};
 pub use palette::{distance2, Colour, BLACK, BLUE, GREEN, ORANGE, PURPLE, RED, WHITE, YELLOW};
 pub use position::Position;

@@ -103,6 +103,10 @@ struct RowsArgs {
     /// Objects per scene, at most.
     #[arg(long, default_value_t = 1)]
     max_objects: usize,
+    /// Share of scenes captioned without positions, background or both (so `a red circle` is a prompt the model
+    /// knows); 0 keeps every caption complete.
+    #[arg(long, default_value_t = 0.0)]
+    partial_captions: f64,
     /// Row length (default: the shortest that fits every scene).
     #[arg(long)]
     row_len: Option<usize>,
@@ -478,6 +482,7 @@ struct SceneSpec {
     scenes: usize,
     max_objects: usize,
     seed: u64,
+    partial_captions: f64,
 }
 
 /// [`scene_data`] through `--scene-cache`. A cache must hold the grids the stage trains on; ITERSR reads only the
@@ -522,6 +527,7 @@ fn scene_data(tokenizer: &IceTokenizer, vqvae: Option<&std::path::Path>, spec: &
         hi_grid: spec.hi_grid,
         compress_rate: 8,
         encode_batch: 16,
+        partial_captions: spec.partial_captions,
     };
     Ok(match vqvae {
         Some(dir) => encode_scenes(&config, tokenizer, &vqvae_encoder(dir)?)?,
@@ -564,7 +570,14 @@ fn rows(args: RowsArgs) -> Result<()> {
     let vq = HvqvaeConfig::from_json_file(args.vqvae.join("config.json"))?;
     let tok = text_tokenizer(&args.tokenizer, vq.params.quantize_config.params.n_embed)?;
     let lo_grid = [args.lo_grid; 2];
-    let spec = SceneSpec { lo_grid, hi_grid: lo_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed };
+    let spec = SceneSpec {
+        lo_grid,
+        hi_grid: lo_grid,
+        scenes: args.scenes,
+        max_objects: args.max_objects,
+        seed: args.seed,
+        partial_captions: args.partial_captions,
+    };
     let data = scene_data(&tok, Some(&args.vqvae), &spec)?;
     let tokens = scene_special_tokens(&tok, lo_grid, args.image_position_offset)?;
     let len = args.row_len.unwrap_or_else(|| SceneRows::min_len(&data));
@@ -614,7 +627,7 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 }
             };
             let c = trainer.model().config().clone();
-            let spec = SceneSpec { lo_grid: c.lo_grid, hi_grid: c.hi_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed };
+            let spec = SceneSpec { lo_grid: c.lo_grid, hi_grid: c.hi_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed, partial_captions: 0.0 };
             let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, true)?;
             run_sr(trainer, &args, &data, |m, _, text, s| {
                 let text = &text[..text.len().min(c.max_text_len())];
@@ -632,7 +645,7 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
             };
             let c = trainer.model().config().clone();
             // ITERSR has no low-res grid: render the low-res side at the hi-res grid (it is unused).
-            let spec = SceneSpec { lo_grid: c.hi_grid, hi_grid: c.hi_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed };
+            let spec = SceneSpec { lo_grid: c.hi_grid, hi_grid: c.hi_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed, partial_captions: 0.0 };
             let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, false)?;
             let pattern = LoparPattern::official();
             run_sr(trainer, &args, &data, |m, step, text, s| {

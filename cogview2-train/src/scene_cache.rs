@@ -53,7 +53,10 @@ pub fn write_scene_tokens(scenes: &[SceneTokens], path: impl AsRef<Path>) -> Res
         })
         .collect::<Result<Vec<_>>>()?;
     let out = safetensors::serialize(views, &None).map_err(|e| fail(format!("{e:?}")))?;
-    std::fs::write(path, out).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })
+    // Written aside and renamed, so a stage waiting for the cache never reads half a file.
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, out).map_err(|source| TrainError::Io { path: partial.clone(), source })?;
+    std::fs::rename(&partial, path).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })
 }
 
 /// Reads a file written by [`write_scene_tokens`]; a missing or mis-typed tensor, differing scene counts or an id

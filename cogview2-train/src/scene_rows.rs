@@ -10,7 +10,9 @@
 //! - a DSR sample (caption, low-res codes → hi-res codes) and an ITERSR sample (caption, hi-res codes).
 
 use cogview2_icetk::IceTokenizer;
-use cogview2_scenes::{caption, lexicon, render, Language, SamplerConfig, SceneSampler};
+use cogview2_scenes::{caption_with, lexicon, render, CaptionDetail, Language, SamplerConfig, SceneSampler};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use image::RgbImage;
 
 use crate::data::RowSource;
@@ -44,6 +46,9 @@ pub struct SceneDataConfig {
     pub compress_rate: usize,
     /// Images per encoder call.
     pub encode_batch: usize,
+    /// Share of scenes whose captions leave out the positions, the background or both (a third each), so that a
+    /// model trained on them draws prompts such as `a red circle`; 0 keeps every caption complete.
+    pub partial_captions: f64,
 }
 
 impl SceneDataConfig {
@@ -56,6 +61,7 @@ impl SceneDataConfig {
             hi_grid: dsr.hi_grid,
             compress_rate: 8,
             encode_batch: 16,
+            partial_captions: 0.0,
         }
     }
 
@@ -130,6 +136,12 @@ pub fn encode_scenes(
         size: lo_px,
         ..config.sampler
     })?;
+    if !(0.0..=1.0).contains(&config.partial_captions) {
+        return Err(TrainError::InvalidConfig(format!("partial_captions {} is not in [0, 1]", config.partial_captions)));
+    }
+    // Its own stream: the scenes do not depend on the caption draws.
+    let mut detail_rng = ChaCha8Rng::seed_from_u64(config.sampler.seed);
+    detail_rng.set_stream(1);
     let num_codes = i64::from(tokenizer.num_image_tokens());
     let mut out = Vec::with_capacity(config.count);
     while out.len() < config.count {
@@ -139,8 +151,9 @@ pub fn encode_scenes(
         let lowres = checked_codes(encoder.encode(&render_all(lo_px)?)?, n, config.lo_grid, num_codes, "low-res")?;
         let hires = checked_codes(encoder.encode(&render_all(hi_px)?)?, n, config.hi_grid, num_codes, "hi-res")?;
         for ((scene, lowres), hires) in scenes.iter().zip(lowres).zip(hires) {
+            let detail = caption_detail(&mut detail_rng, config.partial_captions);
             let [english, chinese] = [Language::English, Language::Chinese].map(|language| {
-                let text = caption(scene, language);
+                let text = caption_with(scene, language, detail);
                 let ids: Vec<i64> = tokenizer.encode(&text).into_iter().map(i64::from).collect();
                 (text, ids)
             });
@@ -159,6 +172,18 @@ pub fn encode_scenes(
     }
     tracing::info!(scenes = out.len(), lo = ?config.lo_grid, hi = ?config.hi_grid, "scenes encoded");
     Ok(out)
+}
+
+/// A full caption, or with probability `partial` one without positions, background or both (equally likely).
+fn caption_detail(rng: &mut ChaCha8Rng, partial: f64) -> CaptionDetail {
+    if partial == 0.0 || rng.random::<f64>() >= partial {
+        return CaptionDetail::FULL;
+    }
+    match rng.random_range(0..3) {
+        0 => CaptionDetail { positions: false, background: true },
+        1 => CaptionDetail { positions: true, background: false },
+        _ => CaptionDetail::OBJECTS_ONLY,
+    }
 }
 
 fn unknown_id(tokenizer: &IceTokenizer) -> Option<i64> {

@@ -82,6 +82,7 @@ fn data_config(count: usize, seed: u64) -> SceneDataConfig {
         hi_grid: HI,
         compress_rate: 8,
         encode_batch: 5,
+        partial_captions: 0.0,
     }
 }
 
@@ -221,6 +222,29 @@ fn scenes_become_official_rows_and_sr_samples() {
     // A wrong grid from the encoder is an error, not a silent mis-layout.
     let bad = |images: &[RgbImage]| -> cogview2_train::Result<Vec<Vec<i64>>> { Ok(images.iter().map(|_| vec![0; 15]).collect()) };
     assert!(encode_scenes(&data_config(2, 1), &tok, &bad).is_err());
+}
+
+/// Partial captions are shorter versions of the same scenes' captions, at about the asked share; the scenes and
+/// codes do not change.
+#[test]
+fn partial_captions_shorten_a_share_of_the_captions_only() {
+    let tok = tokenizer();
+    let full = scenes(&tok, 60);
+    let partial = encode_scenes(&SceneDataConfig { partial_captions: 0.5, ..data_config(60, 7) }, &tok, &stub_encode).unwrap();
+    let mut shortened = 0;
+    for (f, p) in full.iter().zip(&partial) {
+        assert_eq!((&f.lowres, &f.hires), (&p.lowres, &p.hires));
+        assert!(p.english.len() <= f.english.len() && p.chinese.len() <= f.chinese.len());
+        if p.english.len() < f.english.len() {
+            shortened += 1;
+            assert!(p.chinese.len() < f.chinese.len(), "both languages leave out the same parts");
+        } else {
+            assert_eq!((&f.english, &f.chinese), (&p.english, &p.chinese));
+        }
+    }
+    assert!((15..=45).contains(&shortened), "{shortened} of 60 captions shortened at share 0.5");
+    let bad = SceneDataConfig { partial_captions: 1.5, ..data_config(4, 7) };
+    assert!(encode_scenes(&bad, &tok, &stub_encode).is_err());
 }
 
 #[test]
