@@ -18,12 +18,18 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Parser;
 use cogview2::{image_grid, CpuBackend, Pipeline, Request, Style};
-use cogview2_scenes::{analyze, caption, held_out_combos, Colour, Combo, Language, Scene, SceneObject};
+use cogview2_scenes::{analyze, Analysis, caption, render, held_out_combos, training_combos, Colour, Combo, Language, Scene, SceneObject};
 use image::imageops::FilterType;
 use image::RgbImage;
 
 #[allow(dead_code)] // only `model_dir` and `recipe` are used here
 mod common;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Split {
+    HeldOut,
+    Training,
+}
 
 #[derive(Parser, Debug)]
 #[command(about = "Score a model on held-out scene prompts (colour, shape, position)")]
@@ -40,6 +46,10 @@ struct Args {
     /// Seed of the first prompt (prompt i uses seed + i).
     #[arg(long, default_value_t = 1234)]
     seed: u64,
+    /// Prompts to score: `held-out` (the combinations never seen in training: the evaluation) or `training` (every
+    /// fourth seen combination, a set of similar size: for tuning a recipe without touching the held-out set).
+    #[arg(long, value_enum, default_value_t = Split::HeldOut)]
+    split: Split,
     /// Only the first N prompts (all by default).
     #[arg(long)]
     limit: Option<usize>,
@@ -49,6 +59,14 @@ struct Args {
     /// Score the stage-1 images (upscaled) instead of the super-resolved ones: shows what each stage loses.
     #[arg(long)]
     only_first_stage: bool,
+    /// Score the codec's round trip of the prompted scene instead of generated pictures: the ceiling the codec
+    /// leaves the generator (at the stage-1 size with --only-first-stage).
+    #[arg(long)]
+    codec_ceiling: bool,
+    /// Replace stage 1 by the codec's encoding of the prompted scene at the stage-1 size, then super-resolve:
+    /// scores the super-resolution stages alone.
+    #[arg(long, conflicts_with_all = ["codec_ceiling", "only_first_stage"])]
+    true_lowres: bool,
     /// Where eval.json and the pictures go.
     #[arg(long, default_value = "eval-out")]
     output_dir: PathBuf,
@@ -57,24 +75,32 @@ struct Args {
 /// Hits of one scoring mode.
 #[derive(Default, Debug, Clone, Copy)]
 struct Tally {
+    colour: usize,
+    shape: usize,
     colour_and_shape: usize,
     position: usize,
     all: usize,
 }
 
 impl Tally {
-    fn add(&mut self, image: &RgbImage, want: Combo) -> Result<()> {
-        let found = analyze(image)?.combo();
+    /// Scores one picture; returns what the analyzer read.
+    fn add(&mut self, image: &RgbImage, want: Combo) -> Result<Analysis> {
+        let analysis = analyze(image)?;
+        let found = analysis.combo();
         let colour_and_shape = found.colour == want.colour && found.shape == want.shape;
+        self.colour += usize::from(found.colour == want.colour);
+        self.shape += usize::from(found.shape == want.shape);
         self.colour_and_shape += usize::from(colour_and_shape);
         self.position += usize::from(found.position == want.position);
         self.all += usize::from(colour_and_shape && found.position == want.position);
-        Ok(())
+        Ok(analysis)
     }
 
     fn json(&self, n: usize) -> serde_json::Value {
         let pct = |k: usize| 100.0 * k as f64 / n.max(1) as f64;
         serde_json::json!({
+            "colour_pct": pct(self.colour),
+            "shape_pct": pct(self.shape),
             "colour_and_shape_pct": pct(self.colour_and_shape),
             "position_pct": pct(self.position),
             "all_three_pct": pct(self.all),
@@ -84,10 +110,27 @@ impl Tally {
 
 /// The caption of a single-object scene with `combo` on a background of another colour (white, or black for a
 /// white object), in `language`.
-fn prompt(combo: Combo, language: Language) -> Result<String> {
+fn scene(combo: Combo) -> Result<Scene> {
     let background = if combo.colour == Colour::White { Colour::Black } else { Colour::White };
     let object = SceneObject { colour: combo.colour, shape: combo.shape, position: combo.position, scale: 0.7, offset: [0.0; 2] };
-    Ok(caption(&Scene::new(background, vec![object])?, language))
+    Ok(Scene::new(background, vec![object])?)
+}
+
+/// The prompted scene rendered at `size` px and passed through the codec (encode, decode): the best picture any
+/// generator can decode, so its score bounds the model's.
+fn codec_round_trip(pipeline: &Pipeline<CpuBackend>, combo: Combo, size: usize) -> Result<Vec<RgbImage>> {
+    let codes = pipeline.encode_image(&render(&scene(combo)?, size as u32)?)?;
+    Ok(pipeline.decode(codes, [size / 8, size / 8], &mut |_| {})?)
+}
+
+/// DSR + ITERSR on the codec's encoding of the prompted scene at the stage-1 size (stage 1 made perfect).
+fn super_resolve_true_lowres(pipeline: &Pipeline<CpuBackend>, combo: Combo, request: &Request) -> Result<Vec<RgbImage>> {
+    let low = pipeline.lowres_grid()[0] * 8;
+    let lowres = pipeline.encode_image(&render(&scene(combo)?, low as u32)?)?;
+    let text = pipeline.encode_prompt(&request.prompt, request.style)?;
+    let recipe = request.recipe.clone().or_else(|| pipeline.model_recipe().cloned()).unwrap_or_default();
+    let hires = pipeline.super_resolve(&text, lowres, request, &recipe, None, &mut |_| {})?;
+    Ok(pipeline.decode(hires, pipeline.hires_grid(), &mut |_| {})?)
 }
 
 fn main() -> Result<()> {
@@ -101,9 +144,13 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&args.output_dir)?;
 
     let mut cases: Vec<(Combo, Language, String)> = Vec::new();
-    for combo in held_out_combos() {
+    let combos = match args.split {
+        Split::HeldOut => held_out_combos(),
+        Split::Training => training_combos().into_iter().step_by(4).collect(),
+    };
+    for combo in combos {
         for language in [Language::English, Language::Chinese] {
-            cases.push((combo, language, prompt(combo, language)?));
+            cases.push((combo, language, caption(&scene(combo)?, language)));
         }
     }
     cases.truncate(args.limit.unwrap_or(cases.len()));
@@ -111,6 +158,7 @@ fn main() -> Result<()> {
     let (mut first, mut selected) = (Tally::default(), Tally::default());
     let mut sheet = Vec::new();
     let mut seconds = Vec::new();
+    let mut per_prompt = Vec::new();
     let bar = indicatif::ProgressBar::new(cases.len() as u64);
     for (i, (combo, _, text)) in cases.iter().enumerate() {
         let request = Request {
@@ -121,11 +169,23 @@ fn main() -> Result<()> {
             ..Request::new(text.clone())
         };
         let start = Instant::now();
-        let images = pipeline.text_to_image(&request)?;
+        let images = if args.codec_ceiling {
+            let size = if args.only_first_stage { pipeline.lowres_grid()[0] * 8 } else { pipeline.image_size()[0] };
+            codec_round_trip(&pipeline, *combo, size)?
+        } else if args.true_lowres {
+            super_resolve_true_lowres(&pipeline, *combo, &request)?
+        } else {
+            pipeline.text_to_image(&request)?
+        };
         seconds.push(start.elapsed().as_secs_f64());
-        let best = pipeline.text_to_image(&Request { batch_size: args.candidates, post_select: Some(1), ..request })?;
+        let best = if args.candidates == 1 || args.codec_ceiling || args.true_lowres {
+            images.clone()
+        } else {
+            pipeline.text_to_image(&Request { batch_size: args.candidates, post_select: Some(1), ..request })?
+        };
         let at = |im: &RgbImage| image::imageops::resize(im, args.analyze_size, args.analyze_size, FilterType::CatmullRom);
-        first.add(&at(&images[0]), *combo)?;
+        let read = first.add(&at(&images[0]), *combo)?;
+        per_prompt.push(serde_json::json!({ "prompt": text, "first_sample": read }));
         selected.add(&at(&best[0]), *combo)?;
         sheet.push(images[0].clone());
         sheet.push(best[0].clone());
@@ -138,23 +198,29 @@ fn main() -> Result<()> {
     let median_s = seconds.get(n / 2).copied().unwrap_or(0.0);
     let report = serde_json::json!({
         "model_dir": dir.display().to_string(),
+        "split": format!("{:?}", args.split),
         "prompts": n,
         "candidates": args.candidates,
         "analyze_size": args.analyze_size,
         "only_first_stage": args.only_first_stage,
+        "codec_ceiling": args.codec_ceiling,
+        "true_lowres": args.true_lowres,
         "recipe": recipe.as_ref().or(pipeline.model_recipe()),
         "first_sample": first.json(n),
         "post_selected": selected.json(n),
         "median_seconds_per_image_batch_1": median_s,
+        "per_prompt": per_prompt,
     });
     std::fs::write(args.output_dir.join("eval.json"), serde_json::to_string_pretty(&report)?)?;
     if let Some(grid) = image_grid(&sheet, 8) {
         cogview2::vqvae::save_png(&grid, &args.output_dir.join("samples.png"))?;
     }
-    println!("{n} held-out prompts (English and Chinese), analysed at {} px", args.analyze_size);
+    println!("{n} {:?} prompts (English and Chinese), analysed at {} px", args.split, args.analyze_size);
     for (name, t) in [("first sample", first), ("post-selected", selected)] {
         println!(
-            "{name:>14}: colour+shape {:5.1}%  position {:5.1}%  all three {:5.1}%",
+            "{name:>14}: colour {:5.1}%  shape {:5.1}%  colour+shape {:5.1}%  position {:5.1}%  all three {:5.1}%",
+            100.0 * t.colour as f64 / n.max(1) as f64,
+            100.0 * t.shape as f64 / n.max(1) as f64,
             100.0 * t.colour_and_shape as f64 / n.max(1) as f64,
             100.0 * t.position as f64 / n.max(1) as f64,
             100.0 * t.all as f64 / n.max(1) as f64

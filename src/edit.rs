@@ -19,7 +19,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use cogview2_core::edit_geometry::{box_to_pixel_mask, crop_mask, downsample_mask, surrounding_box_crop, PixelBox};
 use cogview2_core::{complete_with, CompletionLayout};
 use cogview2_vqvae::image_io::resize_bilinear;
-use cogview2_vqvae::{images_to_tensor, resize_and_center_crop};
+use cogview2_vqvae::resize_and_center_crop;
 use image::imageops::FilterType;
 use image::{GrayImage, RgbImage};
 use rand::SeedableRng;
@@ -191,12 +191,6 @@ impl<B: Backend> Pipeline<B> {
         let crop = surrounding_box_crop(&pixel_mask, size)?;
         let crop_mask = crop_mask(&pixel_mask, [size, size], crop.crop)?;
         Ok((image, EditGeometry { size, pixel_mask, crop: crop.crop, inner: crop.inner, crop_mask }))
-    }
-
-    /// Encodes one image to codes `[1, cells]` at the pipeline's compress rate.
-    fn encode_image(&self, image: &RgbImage) -> Result<Tensor<B, 2, Int>> {
-        let pixels = images_to_tensor::<B>(std::slice::from_ref(image), &self.device)?;
-        Ok(self.vqvae.encode(pixels, COMPRESS_RATE)?)
     }
 
     /// Runs an edit up to the crop's final codes, keeping every intermediate (see [`EditTokens`]).

@@ -39,7 +39,7 @@ pub use cogview2_core::{CogLm, CogLmConfig, GenerationOptions, ImagePrompt, Samp
 pub use edit::{EditGeometry, EditHires, EditRegion, EditRequest, EditTokens};
 pub use error::{Error, Result};
 pub use pipeline::{image_grid, ImageTokens, Pipeline, PipelineParts, Progress, Request, Stage, COMPRESS_RATE};
-pub use recipe::{Recipe, Style};
+pub use recipe::{Recipe, Style, OFFICIAL_CLUSTERS, OFFICIAL_IMAGE_TOKENS};
 
 /// The CPU backend used by the examples and tests (burn's Flex: faster than NdArray on these models).
 pub type CpuBackend = burn::backend::Flex;

@@ -11,7 +11,7 @@ use cogview2_core::{
 };
 use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
 use cogview2_sr::{dsr_sampler, DsrModel, ItersrModel, LoparPattern, LoparSchedule};
-use cogview2_vqvae::{load_safetensors, tensor_to_images, CompressRate, Hvqvae, HvqvaeConfig};
+use cogview2_vqvae::{images_to_tensor, load_safetensors, tensor_to_images, CompressRate, Hvqvae, HvqvaeConfig};
 use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -555,6 +555,12 @@ impl<B: Backend> Pipeline<B> {
             .map(|&k| if recipe.argmax { Sampler::Argmax } else { Sampler::TopK { k: k.min(n), temperature: 1.0 } })
             .collect();
         Ok(LoparSchedule::new(LoparPattern::official(), samplers)?)
+    }
+
+    /// An RGB image → its codes `[1, (height/8)·(width/8)]`, row-major (the codec's compress rate 8).
+    pub fn encode_image(&self, image: &RgbImage) -> Result<Tensor<B, 2, Int>> {
+        let pixels = images_to_tensor::<B>(std::slice::from_ref(image), &self.device)?;
+        Ok(self.vqvae.encode(pixels, COMPRESS_RATE)?)
     }
 
     /// Image tokens `[batch, rows·cols]` of a `grid` → RGB images (`grid ×` the codec's cell size, 8 px officially).

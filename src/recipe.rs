@@ -154,6 +154,27 @@ impl Recipe {
     }
 }
 
+/// Image codes of the released models, which the official top-k values were tuned for.
+pub const OFFICIAL_IMAGE_TOKENS: usize = 20_000;
+/// Clusters of the released cluster table.
+pub const OFFICIAL_CLUSTERS: usize = 500;
+
+impl Recipe {
+    /// This recipe with every top-k scaled to keep the same share of a smaller (or larger) vocabulary: cluster
+    /// counts by `num_clusters / 500`, LoPAR's code counts by `num_image_tokens / 20 000`, rounded, at least 1.
+    /// Unscaled, the official values keep all 16 clusters of a 512-code model, where they keep 3 % of the
+    /// released one's, and sampling turns to noise.
+    pub fn scaled_to(&self, num_image_tokens: usize, num_clusters: usize) -> Self {
+        let scale = |k: usize, have: usize, official: usize| ((k * have) as f64 / official as f64).round().max(1.0) as usize;
+        Self {
+            top_k_clusters: scale(self.top_k_clusters, num_clusters, OFFICIAL_CLUSTERS),
+            dsr_top_k_clusters: scale(self.dsr_top_k_clusters, num_clusters, OFFICIAL_CLUSTERS),
+            itersr_top_k: self.itersr_top_k.iter().map(|&k| scale(k, num_image_tokens, OFFICIAL_IMAGE_TOKENS)).collect(),
+            ..self.clone()
+        }
+    }
+}
+
 impl Default for Recipe {
     fn default() -> Self {
         Self::for_style(Style::default())
@@ -180,5 +201,16 @@ mod tests {
         assert_eq!(Recipe::for_style(Style::Chinese).temperature, 1.12);
         assert_eq!(Recipe::default().temperature, 1.15);
         assert_eq!(Recipe::default().itersr_top_k, vec![40, 40, 40, 20, 20, 10]);
+    }
+
+    #[test]
+    fn scaled_recipes_keep_the_official_share_of_the_vocabulary() {
+        let official = Recipe::default();
+        assert_eq!(official.scaled_to(OFFICIAL_IMAGE_TOKENS, OFFICIAL_CLUSTERS), official);
+        let small = official.scaled_to(512, 16);
+        assert_eq!((small.top_k_clusters, small.dsr_top_k_clusters), (1, 3)); // 16·16/500, 100·16/500
+        assert_eq!(small.itersr_top_k, vec![1; 6]); // 40·512/20 000 ≈ 1, never 0
+        assert_eq!(official.scaled_to(40_000, 1000).itersr_top_k, vec![80, 80, 80, 40, 40, 20]);
+        assert_eq!(small.temperature, official.temperature);
     }
 }
