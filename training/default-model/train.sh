@@ -12,10 +12,10 @@ RUNS=${RUNS:-runs/default-model}
 CFG=training/default-model
 VQ_AE_STEPS=${VQ_AE_STEPS:-1200}
 VQ_PHASE1_STEPS=${VQ_PHASE1_STEPS:-1400}
-VQ_STEPS=${VQ_STEPS:-2000}
+VQ_STEPS=${VQ_STEPS:-3000}
 COGLM_STEPS=${COGLM_STEPS:-3000}
-DSR_STEPS=${DSR_STEPS:-2000}
-ITERSR_STEPS=${ITERSR_STEPS:-1500}
+DSR_STEPS=${DSR_STEPS:-5000}
+ITERSR_STEPS=${ITERSR_STEPS:-5000}
 
 cargo build --release -p cogview2-vqvae --example train_vqvae
 cargo build --release -p cogview2-train --example train
@@ -41,23 +41,27 @@ $T/train to-f16 --input "$RUNS/vqvae/checkpoint/weights.safetensors" --out "$OUT
 $T/train clusters --codebook "$RUNS/vqvae/checkpoint/weights.safetensors" --tensor quantize.embed.weight --k 16 \
   --out "$OUT/cluster_label.npy"
 
-# 4. CogLM on 4×4-code rows of single-object scenes with the pretraining masking strategy; DSR (4×4 → 12×12)
-#    alongside it from a fresh trunk.
-$T/train rows --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" --lo-grid 4 --scenes 8192 \
+# 4. CogLM on 4×4-code rows of single-object scenes with the pretraining masking strategy; 30 % of the captions
+#    leave out the position, the background or both, so that prompts such as "a red circle" are known.
+$T/train rows --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" --lo-grid 4 --scenes 8192 --partial-captions 0.3 \
   --out "$RUNS/rows.safetensors" --tokens-out "$RUNS/tokens.json"
 $T/train coglm --config $CFG/coglm.json --tokens "$RUNS/tokens.json" --data "$RUNS/rows.safetensors" \
   --steps "$COGLM_STEPS" --batch-size 16 --lr 1e-3 --warmup 100 --checkpoint-every 500 \
-  --out-dir "$RUNS/coglm" --export-dir "$RUNS/export/coglm" &
-$T/train dsr --config $CFG/dsr.json --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" --scenes 2048 \
-  --max-objects 1 --scene-cache "$RUNS/sr-scenes.safetensors" --steps "$DSR_STEPS" --warmup 100 \
-  --checkpoint-every 500 --out-dir "$RUNS/dsr" --export-dir "$RUNS/export/dsr" &
-wait
+  --out-dir "$RUNS/coglm" --export-dir "$RUNS/export/coglm"
 
-# 5. ITERSR (LoPAR re-masking on 12×12 codes), its trunk initialised from the trained CogLM, on the scenes DSR
-#    encoded (the cache).
+# 5. DSR (4×4 → 12×12) and ITERSR (LoPAR re-masking on 12×12), side by side, both with their trunk initialised
+#    from the trained CogLM (a fresh DSR trunk learns to ignore its low-res input), on 4096 scenes encoded once
+#    (DSR writes the cache, ITERSR starts when it is there).
+SR_CACHE="$RUNS/sr-scenes-4096.safetensors"
+$T/train dsr --config $CFG/dsr.json --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" \
+  --init-coglm "$RUNS/export/coglm" --scenes 4096 --max-objects 1 --scene-cache "$SR_CACHE" --steps "$DSR_STEPS" \
+  --warmup 200 --checkpoint-every 500 --out-dir "$RUNS/dsr" --export-dir "$RUNS/export/dsr" &
+dsr=$!
+until [ -f "$SR_CACHE" ]; do kill -0 $dsr 2>/dev/null || { wait $dsr; exit 1; }; sleep 10; done
 $T/train itersr --config $CFG/itersr.json --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" \
-  --init-coglm "$RUNS/export/coglm" --scenes 2048 --max-objects 1 --scene-cache "$RUNS/sr-scenes.safetensors" \
-  --steps "$ITERSR_STEPS" --warmup 100 --checkpoint-every 500 --out-dir "$RUNS/itersr" --export-dir "$RUNS/export/itersr"
+  --init-coglm "$RUNS/export/coglm" --scenes 4096 --max-objects 1 --scene-cache "$SR_CACHE" \
+  --steps "$ITERSR_STEPS" --warmup 200 --checkpoint-every 500 --out-dir "$RUNS/itersr" --export-dir "$RUNS/export/itersr"
+wait $dsr
 
 # 6. Ship f16 copies of the transformer weights.
 for stage in coglm dsr itersr; do
@@ -65,4 +69,7 @@ for stage in coglm dsr itersr; do
   cp "$RUNS/export/$stage/config.json" "$OUT/$stage/config.json"
   $T/train to-f16 --input "$RUNS/export/$stage/weights.safetensors" --out "$OUT/$stage/weights.safetensors"
 done
+# 7. The model's sampling recipe: the official one with every top-k scaled to the same share of 512 codes in 16
+#    clusters (Recipe::scaled_to).
+cp $CFG/recipe.json "$OUT/recipe.json"
 du -sh "$OUT"
