@@ -18,7 +18,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Parser;
 use cogview2::{image_grid, CpuBackend, Pipeline, Request, Style};
-use cogview2_scenes::{analyze, Analysis, caption, render, held_out_combos, training_combos, Colour, Combo, Language, Scene, SceneObject};
+use cogview2_scenes::{
+    analyze, caption, held_out_combos, render, training_combos, Analysis, Colour, Combo, Language, Scene, SceneObject,
+};
 use image::imageops::FilterType;
 use image::RgbImage;
 
@@ -108,8 +110,8 @@ impl Tally {
     }
 }
 
-/// The caption of a single-object scene with `combo` on a background of another colour (white, or black for a
-/// white object), in `language`.
+/// The single-object scene of `combo` that a prompt describes, on a background of another colour (white, or black
+/// for a white object).
 fn scene(combo: Combo) -> Result<Scene> {
     let background = if combo.colour == Colour::White { Colour::Black } else { Colour::White };
     let object = SceneObject { colour: combo.colour, shape: combo.shape, position: combo.position, scale: 0.7, offset: [0.0; 2] };
@@ -128,7 +130,7 @@ fn super_resolve_true_lowres(pipeline: &Pipeline<CpuBackend>, combo: Combo, requ
     let low = pipeline.lowres_grid()[0] * 8;
     let lowres = pipeline.encode_image(&render(&scene(combo)?, low as u32)?)?;
     let text = pipeline.encode_prompt(&request.prompt, request.style)?;
-    let recipe = request.recipe.clone().or_else(|| pipeline.model_recipe().cloned()).unwrap_or_default();
+    let recipe = pipeline.resolve_recipe(request.recipe.as_ref(), request.style);
     let hires = pipeline.super_resolve(&text, lowres, request, &recipe, None, &mut |_| {})?;
     Ok(pipeline.decode(hires, pipeline.hires_grid(), &mut |_| {})?)
 }

@@ -209,7 +209,7 @@ impl<B: Backend> Pipeline<B> {
     }
 
     /// The recipe a request runs with: its own, else the model's, else its style's official one.
-    pub(crate) fn resolve_recipe(&self, requested: Option<&Recipe>, style: Style) -> Recipe {
+    pub fn resolve_recipe(&self, requested: Option<&Recipe>, style: Style) -> Recipe {
         requested.or(self.model_recipe.as_ref()).cloned().unwrap_or_else(|| Recipe::for_style(style))
     }
 

@@ -627,7 +627,14 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 }
             };
             let c = trainer.model().config().clone();
-            let spec = SceneSpec { lo_grid: c.lo_grid, hi_grid: c.hi_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed, partial_captions: 0.0 };
+            let spec = SceneSpec {
+                lo_grid: c.lo_grid,
+                hi_grid: c.hi_grid,
+                scenes: args.scenes,
+                max_objects: args.max_objects,
+                seed: args.seed,
+                partial_captions: 0.0,
+            };
             let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, true)?;
             run_sr(trainer, &args, &data, |m, _, text, s| {
                 let text = &text[..text.len().min(c.max_text_len())];
@@ -645,7 +652,14 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
             };
             let c = trainer.model().config().clone();
             // ITERSR has no low-res grid: render the low-res side at the hi-res grid (it is unused).
-            let spec = SceneSpec { lo_grid: c.hi_grid, hi_grid: c.hi_grid, scenes: args.scenes, max_objects: args.max_objects, seed: args.seed, partial_captions: 0.0 };
+            let spec = SceneSpec {
+                lo_grid: c.hi_grid,
+                hi_grid: c.hi_grid,
+                scenes: args.scenes,
+                max_objects: args.max_objects,
+                seed: args.seed,
+                partial_captions: 0.0,
+            };
             let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, false)?;
             let pattern = LoparPattern::official();
             run_sr(trainer, &args, &data, |m, step, text, s| {

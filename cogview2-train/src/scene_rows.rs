@@ -11,9 +11,9 @@
 
 use cogview2_icetk::IceTokenizer;
 use cogview2_scenes::{caption_with, lexicon, render, CaptionDetail, Language, SamplerConfig, SceneSampler};
+use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use image::RgbImage;
 
 use crate::data::RowSource;
 use crate::error::{Result, TrainError};
