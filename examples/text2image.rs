@@ -4,10 +4,13 @@
 //! cargo run --release --example text2image -- --prompt "a red circle"
 //! cargo run --release --example text2image -- --input-file prompts.txt --batch-size 4 --style none
 //! cargo run --release --example text2image -- --prompt "a red circle" --bench   # per-stage times
-//! cargo run --release --example text2image -- --prompt "a red circle" --batch-size 8 --post-select 2
+//! cargo run --release --example text2image -- --prompt "a red circle" --batch-size 2 --candidates 8
+//! cargo run --release --example text2image -- --prompt "a red circle" --candidates 1   # no post-selection
 //! ```
-//! `--post-select N` keeps the N candidates whose caption CogLM finds most likely (inverse prompting), before
-//! super-resolution; they are written best first and their scores printed.
+//! Each image is the best of `--candidates` stage-1 drafts (default 4) by caption score: the drafts whose caption
+//! CogLM finds most likely (inverse prompting) go on to super-resolution, written best first with their scores
+//! printed. Stage 1 is the cheap stage, so this costs little. `--candidates 1` is the official text-to-image
+//! script, which ranks nothing before super-resolution.
 //! Writes one PNG per sample and a grid PNG (3 per row) per prompt into `--output-dir`. `--model-dir` defaults to
 //! the model shipped in the repository (`model/`); see `docs/model-dir.md` for the layout of a model directory.
 
@@ -42,9 +45,9 @@ struct Args {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 1234)]
     seed: u64,
-    /// Keep the best N of the batch_size candidates by caption score, before super-resolution (N ≤ batch size).
-    #[arg(long)]
-    post_select: Option<usize>,
+    /// Stage-1 drafts per image; the best `batch_size` by caption score are super-resolved (1: no post-selection).
+    #[arg(long, default_value_t = 4)]
+    candidates: usize,
     /// Sampling settings as JSON (the fields of `cogview2::Recipe`) instead of the model's `recipe.json`.
     #[arg(long)]
     recipe: Option<PathBuf>,
@@ -116,12 +119,12 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
         let request = Request {
             prompt: prompt.clone(),
             style: args.style,
-            batch_size: args.batch_size,
+            batch_size: args.batch_size * args.candidates,
             max_inference_batch_size: args.max_inference_batch_size,
             seed: args.seed,
             only_first_stage: args.only_first_stage,
             recipe: common::recipe(args.recipe.as_ref())?,
-            post_select: args.post_select,
+            post_select: (args.candidates > 1).then_some(args.batch_size),
         };
         let mut bars = common::StageBars::new();
         let start = Instant::now();
@@ -171,6 +174,7 @@ fn write_bench(args: &Args, dir: &Path, prompt: &str, load_s: f64, total_s: f64,
         "device": args.device,
         "prompt": prompt,
         "batch_size": args.batch_size,
+        "candidates": args.candidates,
         "only_first_stage": args.only_first_stage,
         "load_s": load_s,
         "total_s": total_s,
