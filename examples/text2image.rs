@@ -115,6 +115,7 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
     let pipeline = Pipeline::<B>::from_dir(&dir, &device).with_context(|| format!("loading {}", dir.display()))?;
     let load_s = load.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.output_dir)?;
+    let recipe = common::recipe(args.recipe.as_ref())?;
     for (index, prompt) in prompts(args)?.iter().enumerate() {
         let request = Request {
             prompt: prompt.clone(),
@@ -123,7 +124,7 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
             max_inference_batch_size: args.max_inference_batch_size,
             seed: args.seed,
             only_first_stage: args.only_first_stage,
-            recipe: common::recipe(args.recipe.as_ref())?,
+            recipe: recipe.clone(),
             post_select: (args.candidates > 1).then_some(args.batch_size),
         };
         let mut bars = common::StageBars::new();

@@ -87,10 +87,16 @@ pub fn analyze(image: &RgbImage) -> Result<Analysis> {
     // Colour from every foreground pixel, then again from the pixels around the object that colour finds (a tint
     // elsewhere can sway the first guess), and the region again with the final colour.
     let first_guess = best_colour(image, bg, background, everywhere).ok_or(no_object.clone())?;
-    let region = object_region(&coverage(image, bg, first_guess), w, h);
-    let colour = best_colour(image, bg, background, region).unwrap_or(first_guess);
-    let coverage = coverage(image, bg, colour);
-    let [x0, y0, x1, y1] = object_region(&coverage, w, h);
+    let first_coverage = coverage(image, bg, first_guess);
+    let first_region = object_region(&first_coverage, w, h);
+    let colour = best_colour(image, bg, background, first_region).unwrap_or(first_guess);
+    let (coverage, [x0, y0, x1, y1]) = if colour == first_guess {
+        (first_coverage, first_region)
+    } else {
+        let coverage = coverage(image, bg, colour);
+        let region = object_region(&coverage, w, h);
+        (coverage, region)
+    };
     let mut column_max = vec![0f64; w];
     let mut row_max = vec![0f64; h];
     let (mut area, mut sx, mut sy) = (0f64, 0f64, 0f64);

@@ -488,10 +488,7 @@ struct SceneSpec {
 /// [`scene_data`] through `--scene-cache`. A cache must hold the grids the stage trains on; ITERSR reads only the
 /// hi-res codes, so it shares DSR's cache.
 fn cached_scene_data(args: &SrArgs, num_image_tokens: usize, spec: &SceneSpec, uses_lowres: bool) -> Result<Vec<SceneTokens>> {
-    let Some(path) = &args.scene_cache else {
-        return scene_data(&text_tokenizer(&args.tokenizer, num_image_tokens)?, args.vqvae.as_deref(), spec);
-    };
-    if path.exists() {
+    if let Some(path) = args.scene_cache.as_ref().filter(|path| path.exists()) {
         let data = read_scene_tokens(path)?;
         let (lo, hi) = (spec.lo_grid[0] * spec.lo_grid[1], spec.hi_grid[0] * spec.hi_grid[1]);
         if let Some(bad) = data.iter().find(|s| s.hires.len() != hi || (uses_lowres && s.lowres.len() != lo)) {
@@ -507,8 +504,10 @@ fn cached_scene_data(args: &SrArgs, num_image_tokens: usize, spec: &SceneSpec, u
         return Ok(data);
     }
     let data = scene_data(&text_tokenizer(&args.tokenizer, num_image_tokens)?, args.vqvae.as_deref(), spec)?;
-    write_scene_tokens(&data, path)?;
-    eprintln!("{} encoded scenes written to {}", data.len(), path.display());
+    if let Some(path) = &args.scene_cache {
+        write_scene_tokens(&data, path)?;
+        eprintln!("{} encoded scenes written to {}", data.len(), path.display());
+    }
     Ok(data)
 }
 
