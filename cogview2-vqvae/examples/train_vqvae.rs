@@ -20,7 +20,9 @@ use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
 use clap::Parser;
 use cogview2_scenes::{ComboSet, LanguageMix, SamplerConfig, SceneSampler};
-use cogview2_vqvae::{evaluate, load_safetensors, save_png, CompressRate, HvqvaeConfig, Hvqvae, TrainConfig, Trainer};
+use cogview2_vqvae::{
+    evaluate, load_safetensors, save_png, CompressRate, Hvqvae, HvqvaeConfig, LrDecay, TrainConfig, Trainer,
+};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -82,6 +84,13 @@ struct Args {
     /// Held-out scenes to evaluate on.
     #[arg(long, default_value_t = 256)]
     eval_images: usize,
+    /// End the run on a cosine decay of the learning rate to this value, reached at --steps (also on --resume,
+    /// where it replaces the checkpoint's decay).
+    #[arg(long)]
+    final_lr: Option<f64>,
+    /// Step where the decay starts (default: where this invocation starts).
+    #[arg(long, requires = "final_lr")]
+    decay_from: Option<u64>,
 }
 
 fn sampler(seed: u64, size: u32, max_objects: usize, combos: ComboSet) -> anyhow::Result<SceneSampler> {
@@ -120,7 +129,12 @@ fn report(model: &Hvqvae<NdArray>, rate: CompressRate, args: &Args, size: u32) -
 }
 
 /// Originals on the top row, reconstructions below.
-fn save_comparison(model: &Hvqvae<NdArray>, rate: CompressRate, images: &[RgbImage], path: &Path) -> anyhow::Result<()> {
+fn save_comparison(
+    model: &Hvqvae<NdArray>,
+    rate: CompressRate,
+    images: &[RgbImage],
+    path: &Path,
+) -> anyhow::Result<()> {
     let device = Default::default();
     let x = cogview2_vqvae::images_to_tensor::<NdArray>(images, &device)?;
     let ids = model.encode(x, rate)?;
@@ -180,13 +194,18 @@ fn main() -> anyhow::Result<()> {
         };
         Trainer::<Ad>::new(config, train, &device)?
     };
+    let done = trainer.step_count();
+    if let Some(final_lr) = args.final_lr {
+        let from_step = args.decay_from.unwrap_or(done);
+        trainer.set_lr_decay(Some(LrDecay { from_step, until_step: args.steps, final_lr }))?;
+    }
     std::fs::create_dir_all(&args.out_dir)?;
     let seed = trainer.config().seed;
-    let done = trainer.step_count();
     // The scene stream is a pure function of the seed: skip what earlier runs consumed.
     let crops_per_batch = if args.object_crops { args.batch_size / 2 } else { 0 };
     let whole_per_batch = args.batch_size - crops_per_batch;
-    let mut scenes = sampler(seed, args.size, args.max_objects, ComboSet::Training)?.skip(done as usize * whole_per_batch);
+    let mut scenes =
+        sampler(seed, args.size, args.max_objects, ComboSet::Training)?.skip(done as usize * whole_per_batch);
     let mut close_ups = sampler(seed ^ 0xC105_E0B5, 3 * args.size, args.max_objects, ComboSet::Training)?
         .skip(done as usize * crops_per_batch)
         .map(|item| object_cell(item?));

@@ -22,11 +22,11 @@ pub mod weights;
 pub use compress::CompressRate;
 pub use config::HvqvaeConfig;
 pub use error::{Result, VqvaeError};
-pub use image_io::{
-    center_crop, images_to_tensor, load_image, resize_and_center_crop, save_png, tensor_to_images,
-};
+pub use image_io::{center_crop, images_to_tensor, load_image, resize_and_center_crop, save_png, tensor_to_images};
 pub use model::Hvqvae;
 pub use normalize::{denormalize, normalize};
 pub use quantize::Quantized;
-pub use train::{evaluate, forward_level, Bottleneck, EvalStats, LevelOutput, StepStats, TrainConfig, Trainer};
+pub use train::{
+    evaluate, forward_level, Bottleneck, EvalStats, LevelOutput, LrDecay, StepStats, TrainConfig, Trainer,
+};
 pub use weights::{load_safetensors, save_safetensors, WeightFile};

@@ -46,7 +46,7 @@ const STATE_FILE: &str = "trainer.json";
 pub struct TrainConfig {
     /// Compress rate of the trained level (8 = level 1, CogView2's).
     pub compress_rate: u32,
-    /// AdamW learning rate (constant).
+    /// AdamW learning rate (constant until `lr_decay` starts).
     pub lr: f64,
     /// AdamW decoupled weight decay.
     pub weight_decay: f64,
@@ -60,13 +60,72 @@ pub struct TrainConfig {
     /// model, quantised from step 1, collapsed with 8 norm groups; unquantised it learnt the objects.
     #[serde(default)]
     pub ae_warmup_steps: u64,
+    /// Cosine decay of the learning rate towards the end of a run: a constant rate leaves the reconstruction
+    /// error on a plateau that a falling rate gets below.
+    #[serde(default)]
+    pub lr_decay: Option<LrDecay>,
+}
+
+/// The learning rate falls from `TrainConfig::lr` at `from_step` to `final_lr` at `until_step` along a half
+/// cosine, and stays at `final_lr` after.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LrDecay {
+    pub from_step: u64,
+    pub until_step: u64,
+    pub final_lr: f64,
+}
+
+impl TrainConfig {
+    /// The learning rate of step `step` (counted from 1).
+    pub fn lr_at(&self, step: u64) -> f64 {
+        let Some(decay) = self.lr_decay else {
+            return self.lr;
+        };
+        if step <= decay.from_step {
+            return self.lr;
+        }
+        if step >= decay.until_step {
+            return decay.final_lr;
+        }
+        let progress = (step - decay.from_step) as f64 / (decay.until_step - decay.from_step) as f64;
+        decay.final_lr + 0.5 * (self.lr - decay.final_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(VqvaeError::Training(format!("learning rate {} must be positive", self.lr)));
+        }
+        if let Some(decay) = self.lr_decay {
+            if !(decay.final_lr.is_finite() && decay.final_lr > 0.0 && decay.final_lr <= self.lr) {
+                return Err(VqvaeError::Training(format!(
+                    "final learning rate {} must be positive and at most the rate {}",
+                    decay.final_lr, self.lr
+                )));
+            }
+            if decay.until_step <= decay.from_step {
+                return Err(VqvaeError::Training(format!(
+                    "the decay must end after it starts (steps {} to {})",
+                    decay.from_step, decay.until_step
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
         // 1e-3 collapsed the encoder of the small model within 30 steps (its output split the scenes into
         // white / not white and the encoder gradient fell 1000×); 1e-4 trains.
-        Self { compress_rate: 8, lr: 1e-4, weight_decay: 1e-4, restart_threshold: Some(0.03), seed: 0, ae_warmup_steps: 0 }
+        Self {
+            compress_rate: 8,
+            lr: 1e-4,
+            weight_decay: 1e-4,
+            restart_threshold: Some(0.03),
+            seed: 0,
+            ae_warmup_steps: 0,
+            lr_decay: None,
+        }
     }
 }
 
@@ -220,8 +279,8 @@ pub fn evaluate<B: Backend>(
     let usage = ema::usage(&counts);
     let mse = errors.iter().sum::<f64>() / errors.len() as f64;
     // A perfect image has infinite PSNR; cap at 100 dB so the mean stays finite.
-    let psnr = errors.iter().map(|e| (10.0 * (1.0 / e.max(1e-10)).log10()).min(100.0)).sum::<f64>()
-        / errors.len() as f64;
+    let psnr =
+        errors.iter().map(|e| (10.0 * (1.0 / e.max(1e-10)).log10()).min(100.0)).sum::<f64>() / errors.len() as f64;
     Ok(EvalStats { images: images.len(), mse, psnr, perplexity: usage.perplexity, used_codes: usage.used })
 }
 
@@ -277,9 +336,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         let model = load_safetensors::<B>(&model_config, dir.join(WEIGHTS_FILE), device)?;
         let mut trainer = Self::assemble(model, model_config, state.config, state.step, device)?;
         let optimizer_path = dir.join(OPTIMIZER_STEM);
-        let record = BinFileRecorder::<FullPrecisionSettings>::new().load(optimizer_path.clone(), device).map_err(
-            |e| VqvaeError::Checkpoint { path: optimizer_path, reason: format!("cannot load optimizer state: {e}") },
-        )?;
+        let record =
+            BinFileRecorder::<FullPrecisionSettings>::new().load(optimizer_path.clone(), device).map_err(|e| {
+                VqvaeError::Checkpoint { path: optimizer_path, reason: format!("cannot load optimizer state: {e}") }
+            })?;
         trainer.optim = trainer.optim.load_record(record);
         tracing::info!(dir = %dir.display(), step = trainer.step, "resumed VQ-VAE training");
         Ok(trainer)
@@ -293,9 +353,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         device: &B::Device,
     ) -> Result<Self> {
         let rate = CompressRate::try_from(config.compress_rate)?;
-        if !(config.lr.is_finite() && config.lr > 0.0) {
-            return Err(VqvaeError::Training(format!("learning rate {} must be positive", config.lr)));
-        }
+        config.validate()?;
         let model = model.map(&mut Prepare { path: Vec::new() });
         let optim = AdamWConfig::new().with_weight_decay(config.weight_decay as f32).init::<B, Hvqvae<B>>();
         Ok(Self { model, model_config, optim, config, rate, step, device: device.clone() })
@@ -314,6 +372,15 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Training settings.
     pub fn config(&self) -> &TrainConfig {
         &self.config
+    }
+
+    /// Sets (or, with `None`, removes) the learning-rate decay, e.g. to end a resumed run on a falling rate; it is
+    /// saved with the next checkpoint.
+    pub fn set_lr_decay(&mut self, decay: Option<LrDecay>) -> Result<()> {
+        let config = TrainConfig { lr_decay: decay, ..self.config.clone() };
+        config.validate()?;
+        self.config = config;
+        Ok(())
     }
 
     /// Steps done.
@@ -336,17 +403,17 @@ impl<B: AutodiffBackend> Trainer<B> {
             if self.step < self.config.ae_warmup_steps { Bottleneck::Continuous } else { Bottleneck::Quantized };
         let out = forward_level(&self.model, target, self.rate, q.commitment_cost, bottleneck)?;
         let loss = scalar(out.loss.clone())?;
+        let lr = self.config.lr_at(self.step + 1);
         if !loss.is_finite() {
             return Err(VqvaeError::Training(format!(
-                "loss is {loss} at step {}; lower the learning rate ({})",
-                self.step + 1,
-                self.config.lr
+                "loss is {loss} at step {}; lower the learning rate ({lr})",
+                self.step + 1
             )));
         }
         let reconstruction = scalar(out.reconstruction_loss.clone())?;
         let commitment = scalar(out.commitment_loss.clone())?;
         let grads = GradientsParams::from_grads(out.loss.backward(), &self.model);
-        self.model = self.optim.step(self.config.lr, self.model.clone(), grads);
+        self.model = self.optim.step(lr, self.model.clone(), grads);
         self.step += 1;
 
         let z_e = out.z_e.detach();
@@ -354,9 +421,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let usage = ema::usage(&ema::to_host(stats.counts.clone())?);
         let codebook = codebook_of(&self.model).update(&stats, q.decay, q.eps);
         let (codebook, restarted) = match self.config.restart_threshold {
-            Some(threshold) => {
-                ema::restart_dead_codes(codebook, z_e, threshold, q.decay, self.step, self.config.seed)?
-            }
+            Some(threshold) => ema::restart_dead_codes(codebook, z_e, threshold, q.decay, self.step, self.config.seed)?,
             None => (codebook, 0),
         };
         self.model = with_codebook(self.model.clone(), codebook);
@@ -384,9 +449,12 @@ impl<B: AutodiffBackend> Trainer<B> {
         write(&dir.join(CONFIG_FILE), &config_json)?;
         save_safetensors(&self.model, dir.join(WEIGHTS_FILE))?;
         let optimizer_path = dir.join(OPTIMIZER_STEM);
-        BinFileRecorder::<FullPrecisionSettings>::new().record(self.optim.to_record(), optimizer_path.clone()).map_err(
-            |e| VqvaeError::Checkpoint { path: optimizer_path, reason: format!("cannot save optimizer state: {e}") },
-        )?;
+        BinFileRecorder::<FullPrecisionSettings>::new()
+            .record(self.optim.to_record(), optimizer_path.clone())
+            .map_err(|e| VqvaeError::Checkpoint {
+                path: optimizer_path,
+                reason: format!("cannot save optimizer state: {e}"),
+            })?;
         let state = TrainerState { step: self.step, config: self.config.clone() };
         let state_json = serde_json::to_string_pretty(&state)
             .map_err(|e| VqvaeError::Checkpoint { path: dir.join(STATE_FILE), reason: e.to_string() })?;
@@ -401,10 +469,7 @@ fn write(path: &PathBuf, text: &str) -> Result<()> {
 }
 
 fn scalar<B: Backend>(t: Tensor<B, 1>) -> Result<f64> {
-    ema::to_host(t)?
-        .first()
-        .map(|&v| f64::from(v))
-        .ok_or_else(|| VqvaeError::Training("empty loss tensor".into()))
+    ema::to_host(t)?.first().map(|&v| f64::from(v)).ok_or_else(|| VqvaeError::Training("empty loss tensor".into()))
 }
 
 /// The codebook and buffers as plain (untracked) tensors.
@@ -457,4 +522,3 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Prepare {
 fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
-

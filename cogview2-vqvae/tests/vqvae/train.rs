@@ -6,7 +6,8 @@ use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
 use cogview2_scenes::{ComboSet, LanguageMix, SamplerConfig, SceneSampler};
 use cogview2_vqvae::{
-    evaluate, images_to_tensor, load_safetensors, normalize, CompressRate, HvqvaeConfig, TrainConfig, Trainer,
+    evaluate, images_to_tensor, load_safetensors, normalize, CompressRate, HvqvaeConfig, LrDecay, TrainConfig,
+    Trainer,
 };
 use image::RgbImage;
 
@@ -136,6 +137,50 @@ fn resume_continues_identically() {
         assert!((a.loss - b.loss).abs() < 1e-5, "straight {a:?} vs resumed {b:?}");
         assert_eq!(a.used_codes, b.used_codes);
     }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The decay holds the rate until `from_step`, halves the gap at the midpoint (a half cosine), reaches
+/// `final_lr` at `until_step` and stays there; a decay that ends before it starts, or rises, is refused.
+#[test]
+fn lr_decay_follows_a_half_cosine_and_is_validated() {
+    let decay = LrDecay { from_step: 100, until_step: 300, final_lr: 1e-6 };
+    let config = TrainConfig { lr: 1e-4, lr_decay: Some(decay), ..train_config(0) };
+    assert_eq!(config.lr_at(1), 1e-4);
+    assert_eq!(config.lr_at(100), 1e-4);
+    assert!((config.lr_at(200) - (1e-4 + 1e-6) / 2.0).abs() < 1e-12, "{}", config.lr_at(200));
+    assert!(config.lr_at(150) > config.lr_at(250) && config.lr_at(250) > 1e-6);
+    assert_eq!(config.lr_at(300), 1e-6);
+    assert_eq!(config.lr_at(10_000), 1e-6);
+    assert_eq!(TrainConfig::default().lr_at(10_000), TrainConfig::default().lr);
+
+    let device = Default::default();
+    let mut trainer = Trainer::<Ad>::new(tiny(), train_config(1), &device).unwrap();
+    for bad in [
+        LrDecay { from_step: 5, until_step: 5, final_lr: 1e-6 },
+        LrDecay { from_step: 0, until_step: 10, final_lr: 1.0 },
+        LrDecay { from_step: 0, until_step: 10, final_lr: 0.0 },
+    ] {
+        assert!(trainer.set_lr_decay(Some(bad)).is_err(), "{bad:?} was accepted");
+    }
+    assert!(Trainer::<Ad>::new(tiny(), TrainConfig { lr_decay: Some(decay), lr: 1e-7, ..train_config(1) }, &device)
+        .is_err());
+    trainer.set_lr_decay(Some(decay)).unwrap();
+    assert_eq!(trainer.config().lr_decay, Some(decay));
+}
+
+/// A decay set on a resumed trainer is saved with its checkpoint and comes back on the next resume.
+#[test]
+fn lr_decay_survives_a_checkpoint() {
+    let device = Default::default();
+    let mut trainer = Trainer::<Ad>::new(tiny(), train_config(8), &device).unwrap();
+    trainer.step(&scenes(30, 16, 2)).unwrap();
+    let decay = LrDecay { from_step: 1, until_step: 50, final_lr: 1e-5 };
+    trainer.set_lr_decay(Some(decay)).unwrap();
+    let dir = tempdir("decay");
+    trainer.save_checkpoint(&dir).unwrap();
+    let resumed = Trainer::<Ad>::resume(&dir, &device).unwrap();
+    assert_eq!(resumed.config().lr_decay, Some(decay));
     std::fs::remove_dir_all(dir).ok();
 }
 
