@@ -18,9 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Parser;
 use cogview2::{image_grid, CpuBackend, Pipeline, Request, Style};
-use cogview2_scenes::{
-    analyze, caption, held_out_combos, render, training_combos, Analysis, Colour, Combo, Language, Scene, SceneObject,
-};
+use cogview2_scenes::{analyze, caption, held_out_combos, render, training_combos, Analysis, Combo, Language, Scene};
 use image::imageops::FilterType;
 use image::RgbImage;
 
@@ -110,25 +108,17 @@ impl Tally {
     }
 }
 
-/// The single-object scene of `combo` that a prompt describes, on a background of another colour (white, or black
-/// for a white object).
-fn scene(combo: Combo) -> Result<Scene> {
-    let background = if combo.colour == Colour::White { Colour::Black } else { Colour::White };
-    let object = SceneObject { colour: combo.colour, shape: combo.shape, position: combo.position, scale: 0.7, offset: [0.0; 2] };
-    Ok(Scene::new(background, vec![object])?)
-}
-
 /// The prompted scene rendered at `size` px and passed through the codec (encode, decode): the best picture any
 /// generator can decode, so its score bounds the model's.
 fn codec_round_trip(pipeline: &Pipeline<CpuBackend>, combo: Combo, size: usize) -> Result<Vec<RgbImage>> {
-    let codes = pipeline.encode_image(&render(&scene(combo)?, size as u32)?)?;
+    let codes = pipeline.encode_image(&render(&Scene::of_combo(combo), size as u32)?)?;
     Ok(pipeline.decode(codes, [size / 8, size / 8], &mut |_| {})?)
 }
 
 /// DSR + ITERSR on the codec's encoding of the prompted scene at the stage-1 size (stage 1 made perfect).
 fn super_resolve_true_lowres(pipeline: &Pipeline<CpuBackend>, combo: Combo, request: &Request) -> Result<Vec<RgbImage>> {
     let low = pipeline.lowres_grid()[0] * 8;
-    let lowres = pipeline.encode_image(&render(&scene(combo)?, low as u32)?)?;
+    let lowres = pipeline.encode_image(&render(&Scene::of_combo(combo), low as u32)?)?;
     let text = pipeline.encode_prompt(&request.prompt, request.style)?;
     let recipe = pipeline.resolve_recipe(request.recipe.as_ref(), request.style);
     let hires = pipeline.super_resolve(&text, lowres, request, &recipe, None, &mut |_| {})?;
@@ -152,7 +142,7 @@ fn main() -> Result<()> {
     };
     for combo in combos {
         for language in [Language::English, Language::Chinese] {
-            cases.push((combo, language, caption(&scene(combo)?, language)));
+            cases.push((combo, language, caption(&Scene::of_combo(combo), language)));
         }
     }
     cases.truncate(args.limit.unwrap_or(cases.len()));

@@ -100,6 +100,27 @@ impl Scene {
         Ok(scene)
     }
 
+    /// The plainest scene of `combo`: the object centred in its cell at a middle scale, on white (black for a
+    /// white object). The scene a prompt naming only the combination is scored against.
+    pub fn of_combo(combo: Combo) -> Self {
+        let background = if combo.colour == Colour::White {
+            Colour::Black
+        } else {
+            Colour::White
+        };
+        let object = SceneObject {
+            colour: combo.colour,
+            shape: combo.shape,
+            position: combo.position,
+            scale: 0.7,
+            offset: [0.0; 2],
+        };
+        Self {
+            background,
+            objects: vec![object],
+        }
+    }
+
     /// Checks the scene rules: 1 to [`MAX_OBJECTS`] objects in distinct cells, none of the background colour,
     /// scales within range and offsets that keep each object inside its cell.
     pub fn validate(&self) -> Result<()> {
@@ -172,5 +193,15 @@ mod tests {
         nan.offset = [f32::NAN, 0.0];
         assert!(Scene::new(Colour::White, vec![nan]).is_err());
         assert_eq!(Combo::all().count(), 216);
+    }
+
+    #[test]
+    fn every_combo_has_a_valid_plain_scene() {
+        for combo in Combo::all() {
+            let scene = Scene::of_combo(combo);
+            scene.validate().unwrap_or_else(|e| panic!("{combo:?}: {e}"));
+            assert_eq!(scene.objects.len(), 1);
+            assert_eq!(scene.objects[0].combo(), combo);
+        }
     }
 }

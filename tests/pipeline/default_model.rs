@@ -4,20 +4,13 @@
 use std::path::Path;
 
 use cogview2::{CpuBackend as B, Pipeline, Request, Style};
-use cogview2_scenes::{analyze, caption, Colour, Language, Position, Scene, SceneObject, Shape};
+use cogview2_scenes::{analyze, caption, Colour, Combo, Language, Position, Scene, Shape};
 use image::imageops::FilterType;
 
 fn shipped() -> Pipeline<B> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("model");
     Pipeline::from_dir(&dir, &Default::default())
         .unwrap_or_else(|e| panic!("the default model in {} must load: {e}", dir.display()))
-}
-
-/// A caption as the scenes write it: one object on a white background (black for a white object).
-fn prompt(colour: Colour, shape: Shape, position: Position, language: Language) -> String {
-    let background = if colour == Colour::White { Colour::Black } else { Colour::White };
-    let object = SceneObject { colour, shape, position, scale: 0.7, offset: [0.0; 2] };
-    caption(&Scene::new(background, vec![object]).unwrap(), language)
 }
 
 /// Eight prompts, one per colour, in both languages; for each, the best of 4 samples by caption score (seeded). The
@@ -39,7 +32,7 @@ fn shipped_model_draws_the_prompted_colours() {
     ];
     let mut hits = Vec::new();
     for (i, &(colour, shape, position, language)) in cases.iter().enumerate() {
-        let text = prompt(colour, shape, position, language);
+        let text = caption(&Scene::of_combo(Combo { colour, shape, position }), language);
         let request = Request {
             style: Style::None,
             seed: 100 + i as u64,
