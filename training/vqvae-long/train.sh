@@ -4,7 +4,7 @@
 # 1e-4 to 2e-6 along a half cosine. The shipped model/ still uses the 3000-step codec: its CogLM, DSR and ITERSR
 # are trained on that codec's codes (see cogview2-vqvae/README.md for the curve and the figures).
 #
-#   bash training/vqvae-long/train.sh     # after (or instead of) training/default-model/train.sh
+#   bash training/vqvae-long/train.sh     # after training/default-model/train.sh (its stage 2 at least)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-runs/default-model}
@@ -13,11 +13,8 @@ STEPS=${STEPS:-7500}
 cargo build --release -p cogview2-vqvae --example train_vqvae
 T=target/release/examples
 if [ ! -f "$RUNS/vqvae/checkpoint/trainer.json" ]; then
-  # The default model's codec, phases 1 and 2 (the same commands as its train.sh).
-  $T/train_vqvae --size 32 --steps 1400 --batch-size 8 --n-embed 512 --max-objects 1 --lr 1e-4 --norm-groups 8 \
-    --ae-warmup-steps 1200 --out-dir "$RUNS/vqvae" --save-every 100
-  $T/train_vqvae --resume --object-crops --size 32 --steps 3000 --batch-size 8 --max-objects 1 \
-    --out-dir "$RUNS/vqvae" --save-every 100
+  echo "no codec checkpoint in $RUNS/vqvae: run training/default-model/train.sh (its stage 2) first" >&2
+  exit 1
 fi
 if [ ! -f "$LONG/checkpoint/trainer.json" ]; then
   mkdir -p "$LONG" && cp -r "$RUNS/vqvae/checkpoint" "$RUNS/vqvae/loss.csv" "$LONG/"
@@ -25,5 +22,5 @@ fi
 # The decay runs from where the copied checkpoint stopped (step 3000) to STEPS; a rerun resumes.
 $T/train_vqvae --resume --object-crops --size 32 --steps "$STEPS" --batch-size 8 --max-objects 1 \
   --out-dir "$LONG" --save-every 250 --final-lr 2e-6 --decay-from 3000
-$T/train_vqvae --size 96 --max-objects 1 --out-dir "$LONG" --eval --eval-images 64
+$T/train_vqvae --size 96 --max-objects 1 --out-dir "$LONG" --eval --eval-images 256
 $T/train_vqvae --size 32 --max-objects 1 --out-dir "$LONG" --eval --eval-images 256
