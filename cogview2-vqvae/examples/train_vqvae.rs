@@ -6,6 +6,7 @@
 //! cargo run --release -p cogview2-vqvae --example train_vqvae -- --size 32 --steps 600 --out-dir model-out
 //! cargo run --release -p cogview2-vqvae --example train_vqvae -- --out-dir model-out --resume --steps 900
 //! cargo run --release -p cogview2-vqvae --example train_vqvae -- --out-dir model-out --resume --steps 1500 --final-lr 2e-6
+//! cargo run --release -p cogview2-vqvae --example train_vqvae -- --init model/vqvae --seed 1 --out-dir tuned --steps 4500 --final-lr 2e-6
 //! cargo run --release -p cogview2-vqvae --example train_vqvae -- --out-dir model-out --eval
 //! ```
 //! Writes `OUT/checkpoint/{config.json, weights.safetensors, optimizer.bin, trainer.json}` (the weights load with
@@ -51,6 +52,11 @@ struct Args {
     /// --size and --batch-size as before so the scene stream continues where it stopped.
     #[arg(long)]
     resume: bool,
+    /// Start from the trained codec in this model directory (`config.json`, `weights.safetensors`, f16 allowed)
+    /// with a fresh optimiser, e.g. to continue the shipped `model/vqvae`; give a new --seed for new scenes.
+    /// With --eval, evaluate that codec instead of OUT/checkpoint.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// Seed of the weights, the scene stream and the restarts.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -82,6 +88,9 @@ struct Args {
     /// three times --size, so the codec also learns objects at the scale super-resolution decodes them.
     #[arg(long)]
     object_crops: bool,
+    /// Like --object-crops, with this many close-ups in every batch instead of half (weights the decode scale).
+    #[arg(long, conflicts_with = "object_crops")]
+    crops_per_batch: Option<usize>,
     /// Held-out scenes to evaluate on.
     #[arg(long, default_value_t = 256)]
     eval_images: usize,
@@ -171,9 +180,11 @@ fn main() -> anyhow::Result<()> {
     let rate = CompressRate::try_from(args.compress_rate)?;
 
     if args.eval {
-        let config = HvqvaeConfig::from_json_file(checkpoint.join("config.json"))?;
-        let model = load_safetensors::<NdArray>(&config, checkpoint.join("weights.safetensors"), &device)
-            .with_context(|| format!("no trained model in {}", checkpoint.display()))?;
+        let dir = args.init.as_ref().unwrap_or(&checkpoint);
+        let config = HvqvaeConfig::from_json_file(dir.join("config.json"))?;
+        let model = load_safetensors::<NdArray>(&config, dir.join("weights.safetensors"), &device)
+            .with_context(|| format!("no trained model in {}", dir.display()))?;
+        std::fs::create_dir_all(&args.out_dir)?;
         return report(&model, rate, &args, args.size);
     }
 
@@ -184,7 +195,6 @@ fn main() -> anyhow::Result<()> {
         }
         trainer
     } else {
-        let config = HvqvaeConfig::small(args.n_embed).with_norm_groups(args.norm_groups);
         let train = TrainConfig {
             compress_rate: args.compress_rate,
             lr: args.lr,
@@ -193,7 +203,17 @@ fn main() -> anyhow::Result<()> {
             ae_warmup_steps: args.ae_warmup_steps,
             ..TrainConfig::default()
         };
-        Trainer::<Ad>::new(config, train, &device)?
+        match &args.init {
+            Some(dir) => {
+                let config = HvqvaeConfig::from_json_file(dir.join("config.json"))?;
+                Trainer::<Ad>::from_weights(config, dir.join("weights.safetensors"), train, &device)
+                    .with_context(|| format!("no trained codec in {}", dir.display()))?
+            }
+            None => {
+                let config = HvqvaeConfig::small(args.n_embed).with_norm_groups(args.norm_groups);
+                Trainer::<Ad>::new(config, train, &device)?
+            }
+        }
     };
     let done = trainer.step_count();
     if let Some(final_lr) = args.final_lr {
@@ -203,7 +223,12 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out_dir)?;
     let seed = trainer.config().seed;
     // The scene stream is a pure function of the seed: skip what earlier runs consumed.
-    let crops_per_batch = if args.object_crops { args.batch_size / 2 } else { 0 };
+    let crops_per_batch = match args.crops_per_batch {
+        Some(n) if n > args.batch_size => bail!("--crops-per-batch {n} is more than --batch-size {}", args.batch_size),
+        Some(n) => n,
+        None if args.object_crops => args.batch_size / 2,
+        None => 0,
+    };
     let whole_per_batch = args.batch_size - crops_per_batch;
     let mut scenes =
         sampler(seed, args.size, args.max_objects, ComboSet::Training)?.skip(done as usize * whole_per_batch);

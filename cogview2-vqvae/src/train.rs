@@ -321,6 +321,18 @@ impl<B: AutodiffBackend> Trainer<B> {
         Self::assemble(model, model_config, config, 0, device)
     }
 
+    /// Fine-tunes trained weights (a model directory's `weights.safetensors`, f16 or f32, EMA buffers included)
+    /// from step 0 with a fresh optimiser, e.g. to continue a shipped codec whose checkpoint is gone.
+    pub fn from_weights(
+        model_config: HvqvaeConfig,
+        weights: impl AsRef<Path>,
+        config: TrainConfig,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let model = load_safetensors::<B>(&model_config, weights, device)?;
+        Self::assemble(model, model_config, config, 0, device)
+    }
+
     /// Continues from a checkpoint written by [`Self::save_checkpoint`]: same weights, EMA buffers, AdamW
     /// moments, step and settings, so the next step equals the one an uninterrupted run would take.
     pub fn resume(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {

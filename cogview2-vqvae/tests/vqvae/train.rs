@@ -140,6 +140,30 @@ fn resume_continues_identically() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// Fine-tuning from a checkpoint's weights starts at step 0 with the trained model: its first loss (taken before
+/// the update) is the one the original run would see next. A missing file or a codebook of another size is an
+/// error.
+#[test]
+fn fine_tuning_starts_from_the_given_weights() {
+    let device = Default::default();
+    let batches: Vec<Vec<RgbImage>> = (0..3).map(|i| scenes(40 + i, 16, 4)).collect();
+    let mut trained = Trainer::<Ad>::new(tiny(), train_config(9), &device).unwrap();
+    trained.step(&batches[0]).unwrap();
+    trained.step(&batches[1]).unwrap();
+    let dir = tempdir("init");
+    trained.save_checkpoint(&dir).unwrap();
+    let weights = dir.join("weights.safetensors");
+    let next = trained.step(&batches[2]).unwrap();
+
+    let mut tuned = Trainer::<Ad>::from_weights(tiny(), &weights, train_config(1), &device).unwrap();
+    assert_eq!(tuned.step_count(), 0);
+    let first = tuned.step(&batches[2]).unwrap();
+    assert!((first.loss - next.loss).abs() < 1e-5, "trained {next:?} vs fine-tuned {first:?}");
+    assert!(Trainer::<Ad>::from_weights(tiny(), dir.join("missing.safetensors"), train_config(1), &device).is_err());
+    assert!(Trainer::<Ad>::from_weights(HvqvaeConfig::small(128), &weights, train_config(1), &device).is_err());
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// The decay holds the rate until `from_step`, halves the gap at the midpoint (a half cosine), reaches
 /// `final_lr` at `until_step` and stays there; a decay that ends before it starts, or rises, is refused.
 #[test]
