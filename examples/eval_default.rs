@@ -63,6 +63,10 @@ struct Args {
     /// leaves the generator (at the stage-1 size with --only-first-stage).
     #[arg(long)]
     codec_ceiling: bool,
+    /// With --codec-ceiling, round-trip the scene at this side instead (a multiple of 8): how much a larger
+    /// stage-1 grid would keep.
+    #[arg(long, requires = "codec_ceiling")]
+    ceiling_size: Option<usize>,
     /// Replace stage 1 by the codec's encoding of the prompted scene at the stage-1 size, then super-resolve:
     /// scores the super-resolution stages alone.
     #[arg(long, conflicts_with_all = ["codec_ceiling", "only_first_stage"])]
@@ -129,6 +133,9 @@ fn main() -> Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
     anyhow::ensure!(args.candidates > 0, "--candidates must be at least 1");
+    if let Some(size) = args.ceiling_size {
+        anyhow::ensure!(size >= 8 && size % 8 == 0, "--ceiling-size {size} is not a positive multiple of 8");
+    }
     let device = Default::default();
     let dir = common::model_dir(args.model_dir.as_ref())?;
     let recipe = common::recipe(args.recipe.as_ref())?;
@@ -162,7 +169,11 @@ fn main() -> Result<()> {
         };
         let start = Instant::now();
         let images = if args.codec_ceiling {
-            let size = if args.only_first_stage { pipeline.lowres_grid()[0] * 8 } else { pipeline.image_size()[0] };
+            let size = match args.ceiling_size {
+                Some(size) => size,
+                None if args.only_first_stage => pipeline.lowres_grid()[0] * 8,
+                None => pipeline.image_size()[0],
+            };
             codec_round_trip(&pipeline, *combo, size)?
         } else if args.true_lowres {
             super_resolve_true_lowres(&pipeline, *combo, &request)?
@@ -196,6 +207,7 @@ fn main() -> Result<()> {
         "analyze_size": args.analyze_size,
         "only_first_stage": args.only_first_stage,
         "codec_ceiling": args.codec_ceiling,
+        "ceiling_size": args.ceiling_size,
         "true_lowres": args.true_lowres,
         "recipe": recipe.as_ref().or(pipeline.model_recipe()),
         "first_sample": first.json(n),
