@@ -309,15 +309,20 @@ impl<B: Backend> Pipeline<B> {
             let outside = Tensor::<B, 2, Bool>::from_data(TensorData::new(keep.clone(), [1, n_hi]), &self.device)
                 .expand([end - start, n_hi]);
             let swapped = hires.clone().mask_where(outside, original.clone().expand([end - start, n_hi]));
-            let iterations = schedule.iterations();
-            let done =
-                self.itersr.refine(text, swapped.clone(), &schedule, Some(&mask), &mut itersr_rng, &mut |step| {
+            let done = self.iterative_super_resolve(
+                text,
+                swapped.clone(),
+                schedule.as_ref(),
+                Some(&mask),
+                &mut itersr_rng,
+                |step| {
                     progress(Progress {
                         stage: Stage::IterativeSuperResolution,
-                        done: start * iterations + step.iteration * (end - start),
-                        total: batch * iterations,
+                        done: start * step.iterations + step.iteration * (end - start),
+                        total: batch * step.iterations,
                     })
-                })?;
+                },
+            )?;
             dsr.push(hires);
             replaced.push(swapped);
             refined.push(done);

@@ -10,7 +10,7 @@ use cogview2_core::{
     GenerationOptions, ImagePrompt, Sampler,
 };
 use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
-use cogview2_sr::{dsr_sampler, DsrModel, ItersrModel, LoparPattern, LoparSchedule};
+use cogview2_sr::{dsr_sampler, DsrModel, ItersrModel, LoparPattern, LoparSchedule, LoparStep};
 use cogview2_vqvae::{images_to_tensor, load_safetensors, tensor_to_images, CompressRate, Hvqvae, HvqvaeConfig};
 use image::RgbImage;
 use rand::SeedableRng;
@@ -534,27 +534,47 @@ impl<B: Backend> Pipeline<B> {
                 self.dsr.sample(text, part, &dsr_sampler, &mut dsr_rng)?
             };
             progress(Progress { stage: Stage::DirectSuperResolution, done: end, total: batch });
-            let iterations = schedule.iterations();
-            let refined = self.itersr.refine(text, hires, &schedule, input_mask, &mut itersr_rng, &mut |step| {
-                progress(Progress {
-                    stage: Stage::IterativeSuperResolution,
-                    done: start * iterations + step.iteration * (end - start),
-                    total: batch * iterations,
-                })
-            })?;
+            let refined =
+                self.iterative_super_resolve(text, hires, schedule.as_ref(), input_mask, &mut itersr_rng, |step| {
+                    progress(Progress {
+                        stage: Stage::IterativeSuperResolution,
+                        done: start * step.iterations + step.iteration * (end - start),
+                        total: batch * step.iterations,
+                    })
+                })?;
             hires_chunks.push(refined);
         }
         Ok(Tensor::cat(hires_chunks, 0))
     }
 
-    pub(crate) fn lopar_schedule(&self, recipe: &Recipe) -> Result<LoparSchedule> {
+    /// ITERSR on DSR's tokens, or the tokens as they are when the recipe has no LoPAR iterations (`schedule` None).
+    pub(crate) fn iterative_super_resolve(
+        &self,
+        text: &[i64],
+        hires: Tensor<B, 2, Int>,
+        schedule: Option<&LoparSchedule>,
+        input_mask: Option<&[bool]>,
+        rng: &mut ChaCha8Rng,
+        mut on_step: impl FnMut(&LoparStep<'_, B>),
+    ) -> Result<Tensor<B, 2, Int>> {
+        match schedule {
+            None => Ok(hires),
+            Some(schedule) => Ok(self.itersr.refine(text, hires, schedule, input_mask, rng, &mut on_step)?),
+        }
+    }
+
+    /// The recipe's LoPAR schedule; None when `itersr_top_k` is empty (DSR only).
+    pub(crate) fn lopar_schedule(&self, recipe: &Recipe) -> Result<Option<LoparSchedule>> {
+        if recipe.itersr_top_k.is_empty() {
+            return Ok(None);
+        }
         let n = self.coglm.num_image_tokens;
         let samplers = recipe
             .itersr_top_k
             .iter()
             .map(|&k| if recipe.argmax { Sampler::Argmax } else { Sampler::TopK { k: k.min(n), temperature: 1.0 } })
             .collect();
-        Ok(LoparSchedule::new(LoparPattern::official(), samplers)?)
+        Ok(Some(LoparSchedule::new(LoparPattern::official(), samplers)?))
     }
 
     /// An RGB image → its codes `[1, (height/8)·(width/8)]`, row-major (the codec's compress rate 8).

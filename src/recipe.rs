@@ -121,7 +121,8 @@ pub struct Recipe {
     pub dsr_top_k_clusters: usize,
     /// DSR temperature inside the chosen cluster (`temp_cluster_dsr`).
     pub dsr_cluster_temperature: f64,
-    /// Top-k of each LoPAR iteration (hard-coded officially: 40, 40, 40, 20, 20, 10).
+    /// Top-k of each LoPAR iteration (hard-coded officially: 40, 40, 40, 20, 20, 10). Empty skips ITERSR: the
+    /// images are DSR's tokens decoded as they are (what ITERSR adds can be measured that way).
     pub itersr_top_k: Vec<usize>,
     /// Take the most likely token everywhere instead of sampling (deterministic; benchmarks and parity checks
     /// against reference implementations, which use argmax).

@@ -264,6 +264,10 @@ struct CoglmArgs {
     /// Resume from this checkpoint directory.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Start from this model dir's weights (config.json + weights.safetensors, e.g. an --export-dir) with a fresh
+    /// optimiser and LR schedule: a finished run continues at a raised rate.
+    #[arg(long, conflicts_with_all = ["config", "resume"])]
+    init: Option<PathBuf>,
     /// Seed of the model init, the synthetic rows and the masking draws.
     #[arg(long, default_value_t = 1234)]
     seed: u64,
@@ -297,9 +301,14 @@ fn coglm(args: CoglmArgs) -> Result<()> {
     let mut trainer = match &args.resume {
         Some(dir) => CogLmTrainer::<B>::resume(dir, &device).with_context(|| format!("resuming from {}", dir.display()))?,
         None => {
-            let (model_config, default_tokens) = match &args.config {
-                Some(path) => (CogLmConfig::from_json_file(path)?, SpecialTokens::icetk()),
-                None => (demo_config(), SpecialTokens::demo()),
+            let (model_config, model, default_tokens) = match (&args.config, &args.init) {
+                (_, Some(dir)) => {
+                    let (config, model) =
+                        CogLm::<B>::from_dir(dir, &device).with_context(|| format!("loading {}", dir.display()))?;
+                    (config, Some(model), SpecialTokens::icetk())
+                }
+                (Some(path), None) => (CogLmConfig::from_json_file(path)?, None, SpecialTokens::icetk()),
+                (None, None) => (demo_config(), None, SpecialTokens::demo()),
             };
             let tokens = match &args.tokens {
                 Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)
@@ -316,7 +325,10 @@ fn coglm(args: CoglmArgs) -> Result<()> {
             let mut config = TrainerConfig::new(schedule);
             config.weight_decay = args.weight_decay;
             config.grad_clip_norm = (args.clip > 0.0).then_some(args.clip);
-            let model = CogLm::<B>::new(&model_config, &device)?;
+            let model = match model {
+                Some(model) => model,
+                None => CogLm::<B>::new(&model_config, &device)?,
+            };
             CogLmTrainer::new(model, model_config, config, tokens)?
         }
     };

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cogview2::{CpuBackend as B, Error, Pipeline, Progress, Recipe, Request, Stage, Style};
+use cogview2::{CpuBackend as B, Error, Pipeline, Progress, Recipe, Request, Sampler, Stage, Style};
 use cogview2_fixtures as fx;
 use crate::common::{parts, pipeline, request, token_vec};
 
@@ -75,6 +75,23 @@ fn model_recipe_applies_unless_the_request_names_one() {
     assert_eq!(hires(&request("a red circle", 1, 1)), hires(&request("a red circle", 1, 2)));
     let sampled = |seed| Request { recipe: Some(Recipe::default()), ..request("a red circle", 1, seed) };
     assert_ne!(hires(&sampled(1)), hires(&sampled(2)), "the request's sampling recipe was not used");
+}
+
+/// An empty `itersr_top_k` stops after DSR: the hi-res tokens are DSR's own, and ITERSR reports no progress.
+#[test]
+fn empty_itersr_schedule_returns_the_dsr_tokens() {
+    let pipeline = pipeline();
+    let dsr_only = Recipe { argmax: true, itersr_top_k: Vec::new(), ..Recipe::default() };
+    let req = Request { recipe: Some(dsr_only), ..request("a red circle", 2, 5) };
+    let mut stages = Vec::new();
+    let tokens = pipeline.generate_tokens(&req, &mut |p: Progress| stages.push(p.stage)).unwrap();
+    assert!(stages.contains(&Stage::DirectSuperResolution));
+    assert!(!stages.contains(&Stage::IterativeSuperResolution));
+
+    let text = pipeline.encode_prompt(&req.prompt, req.style).unwrap();
+    let argmax = Sampler::Argmax.to_device::<B>(pipeline.coglm().num_image_tokens, pipeline.device()).unwrap();
+    let dsr = pipeline.dsr().sample(&text, tokens.lowres, &argmax, &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0)).unwrap();
+    assert_eq!(token_vec(tokens.hires.unwrap()), token_vec(dsr));
 }
 
 #[test]
