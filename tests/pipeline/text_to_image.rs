@@ -90,7 +90,8 @@ fn empty_itersr_schedule_returns_the_dsr_tokens() {
 
     let text = pipeline.encode_prompt(&req.prompt, req.style).unwrap();
     let argmax = Sampler::Argmax.to_device::<B>(pipeline.coglm().num_image_tokens, pipeline.device()).unwrap();
-    let dsr = pipeline.dsr().sample(&text, tokens.lowres, &argmax, &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0)).unwrap();
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+    let dsr = pipeline.dsr().sample(&text, tokens.lowres, &argmax, &mut rng).unwrap();
     assert_eq!(token_vec(tokens.hires.unwrap()), token_vec(dsr));
 }
 
