@@ -6,7 +6,7 @@
 //! cargo run --release -p cogview2-vqvae --example train_vqvae -- --size 32 --steps 600 --out-dir model-out
 //! cargo run --release -p cogview2-vqvae --example train_vqvae -- --out-dir model-out --resume --steps 900
 //! cargo run --release -p cogview2-vqvae --example train_vqvae -- --out-dir model-out --resume --steps 1500 --final-lr 2e-6
-//! cargo run --release -p cogview2-vqvae --example train_vqvae -- --init model/vqvae --seed 1 --out-dir tuned --steps 3600 --final-lr 2e-6
+//! cargo run --release -p cogview2-vqvae --example train_vqvae -- --init model/vqvae --seed 1 --out-dir tuned --steps 4500 --final-lr 2e-6
 //! cargo run --release -p cogview2-vqvae --example train_vqvae -- --out-dir model-out --eval
 //! ```
 //! Writes `OUT/checkpoint/{config.json, weights.safetensors, optimizer.bin, trainer.json}` (the weights load with
