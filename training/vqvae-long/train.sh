@@ -15,5 +15,4 @@ T=target/release/examples
 if [ -f "$LONG/checkpoint/trainer.json" ]; then start=(--resume); else start=(--init model/vqvae --seed 1); fi
 $T/train_vqvae "${start[@]}" --size 32 --steps "$STEPS" --batch-size 8 --crops-per-batch 4 --max-objects 1 \
   --lr 1e-4 --final-lr 2e-6 --decay-from 0 --save-every 250 --out-dir "$LONG" --eval-images 256
-$T/train_vqvae --size 32 --max-objects 1 --out-dir "$LONG" --eval --eval-images 256
 $T/train_vqvae --size 96 --max-objects 1 --out-dir "$LONG" --eval --eval-images 256
