@@ -217,7 +217,7 @@ fn main() -> Result<()> {
     });
     std::fs::write(args.output_dir.join("eval.json"), serde_json::to_string_pretty(&report)?)?;
     if let Some(grid) = image_grid(&sheet, 8) {
-        cogview2::vqvae::save_png(&grid, &args.output_dir.join("samples.png"))?;
+        cogview2::vqvae::save_png(&grid, args.output_dir.join("samples.png"))?;
     }
     println!("{n} {:?} prompts (English and Chinese), analysed at {} px", args.split, args.analyze_size);
     for (name, t) in [("first sample", first), ("post-selected", selected)] {

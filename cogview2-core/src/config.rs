@@ -153,7 +153,7 @@ impl CogLmConfig {
         if self.num_layers == 0 || self.hidden_size == 0 || self.num_attention_heads == 0 {
             return fail("num_layers, hidden_size and num_attention_heads must be positive".into());
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return fail(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
@@ -168,7 +168,7 @@ impl CogLmConfig {
         if self.max_sequence_length == 0 {
             return fail("max_sequence_length must be positive".into());
         }
-        if !(self.layernorm_epsilon > 0.0) {
+        if self.layernorm_epsilon.is_nan() || self.layernorm_epsilon <= 0.0 {
             return fail(format!("layernorm_epsilon {} must be positive", self.layernorm_epsilon));
         }
         for (name, p) in [
@@ -180,7 +180,7 @@ impl CogLmConfig {
             }
         }
         if let Some(pb) = self.pb_relax {
-            if !(pb.alpha > 0.0) {
+            if pb.alpha.is_nan() || pb.alpha <= 0.0 {
                 return fail(format!("pb_relax.alpha {} must be positive", pb.alpha));
             }
         }

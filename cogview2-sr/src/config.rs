@@ -106,7 +106,7 @@ pub struct ItersrConfig {
 }
 
 fn check_kernel(model: &'static str, name: &str, k: usize) -> Result<()> {
-    if k == 0 || k % 2 == 0 {
+    if k == 0 || k.is_multiple_of(2) {
         return Err(SrError::InvalidConfig {
             model,
             reason: format!("{name} {k} must be odd and positive (windows are centred)"),

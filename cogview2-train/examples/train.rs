@@ -697,12 +697,12 @@ fn run_sr<M: AutodiffModule<B> + SrModelDir<B>>(
     for _ in 0..args.steps {
         let step = trainer.step_count();
         let s = &data[step % data.len()];
-        let text = s.text(if step % 2 == 0 { Language::English } else { Language::Chinese });
+        let text = s.text(if step.is_multiple_of(2) { Language::English } else { Language::Chinese });
         let (lr, value) = trainer.step(|m| loss(m, step, text, s))?;
         curve.row(&format!("{},{value:.5},{lr:.3e}", step + 1))?;
         bar.set_message(format!("loss {value:.4} lr {lr:.2e}"));
         bar.inc(1);
-        if args.checkpoint_every > 0 && trainer.step_count() % args.checkpoint_every == 0 {
+        if args.checkpoint_every > 0 && trainer.step_count().is_multiple_of(args.checkpoint_every) {
             trainer.save_checkpoint(&args.out_dir)?;
         }
     }

@@ -24,7 +24,7 @@ pub struct KMeansConfig {
 /// that loses all its points takes over the point farthest from its centre.
 pub fn kmeans(points: &[f32], dim: usize, config: &KMeansConfig) -> Result<Vec<i64>> {
     let k = config.k;
-    if dim == 0 || points.len() % dim != 0 {
+    if dim == 0 || !points.len().is_multiple_of(dim) {
         return Err(TrainError::InvalidConfig(format!("{} values are not rows of {dim}", points.len())));
     }
     let n = points.len() / dim;

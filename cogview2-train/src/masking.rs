@@ -49,7 +49,7 @@ impl MaskingConfig {
         if self.patch_size == 0 || self.patch_size > tokens.image_grid {
             return fail(format!("patch_size {} must be in 1..={}", self.patch_size, tokens.image_grid));
         }
-        if !(self.poisson_rate > 0.0) {
+        if self.poisson_rate.is_nan() || self.poisson_rate <= 0.0 {
             return fail(format!("poisson_rate {} must be positive", self.poisson_rate));
         }
         for (name, p) in [
@@ -268,7 +268,8 @@ pub fn image_text_understanding(
     let n_img = tokens.image_len();
     let img = len - n_img;
     // Blocks [start token + text] after the shift right by one.
-    let mut blocks = vec![0..parsed.first.end + 1];
+    let mut blocks = Vec::with_capacity(2);
+    blocks.push(0..parsed.first.end + 1);
     if let Some(second) = &parsed.second {
         blocks.push(second.start..second.end + 1);
     }
@@ -395,7 +396,7 @@ pub fn text_infilling(row: &[i64], config: &MaskingConfig, poisson_draws: &[i64]
         )));
     }
     let lens = span_lengths(poisson_draws, len, config.mask_ratio)?;
-    let population = len.checked_sub(lens.iter().sum()).unwrap_or(0);
+    let population = len.saturating_sub(lens.iter().sum());
     check_starts(span_starts, lens.len(), population)?;
     let mut starts = span_starts.to_vec();
     starts.sort_unstable();

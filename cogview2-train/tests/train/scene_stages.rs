@@ -189,7 +189,7 @@ fn scenes_become_official_rows_and_sr_samples() {
     for s in &data {
         assert_eq!(s.lowres.len(), 16);
         assert_eq!(s.hires.len(), 144);
-        assert_eq!(tok.decode(&s.english.iter().map(|&i| i as u32).collect::<Vec<_>>()).unwrap().contains("background"), true);
+        assert!(tok.decode(&s.english.iter().map(|&i| i as u32).collect::<Vec<_>>()).unwrap().contains("background"));
         // The stub code of a low-res cell's top-left 3×3 hi-res block agrees with it on uniform background cells.
         let agree = (0..16).filter(|&k| s.lowres[k] == s.hires[(k / 4) * 3 * 12 + (k % 4) * 3]).count();
         assert!(agree >= 8, "lo/hi codes disagree on {} of 16 cells", 16 - agree);
@@ -306,7 +306,7 @@ fn dsr_from_coglm_learns_resumes_exactly_and_exports() {
     let init = init_dsr(&trunk, &config, 5, &device).unwrap();
     let step_on = |t: &mut ModuleTrainer<B, DsrModel<B>>| {
         let s = &data[t.step_count() % data.len()];
-        let lang = if t.step_count() % 2 == 0 { Language::English } else { Language::Chinese };
+        let lang = if t.step_count().is_multiple_of(2) { Language::English } else { Language::Chinese };
         t.step(|m| dsr_loss(m, s.text(lang), ints(&s.lowres), ints(&s.hires))).unwrap();
     };
     let eval = |m: &DsrModel<B>| {
