@@ -149,7 +149,12 @@ pub fn encode_scenes(
         let scenes = (0..n).map(|_| sampler.sample_scene()).collect::<cogview2_scenes::Result<Vec<_>>>()?;
         let render_all = |px: u32| scenes.iter().map(|s| render(s, px)).collect::<cogview2_scenes::Result<Vec<_>>>();
         let lowres = checked_codes(encoder.encode(&render_all(lo_px)?)?, n, config.lo_grid, num_codes, "low-res")?;
-        let hires = checked_codes(encoder.encode(&render_all(hi_px)?)?, n, config.hi_grid, num_codes, "hi-res")?;
+        // Stage-1-only rows ask for the same grid twice: encode it once.
+        let hires = if hi_px == lo_px {
+            lowres.clone()
+        } else {
+            checked_codes(encoder.encode(&render_all(hi_px)?)?, n, config.hi_grid, num_codes, "hi-res")?
+        };
         for ((scene, lowres), hires) in scenes.iter().zip(lowres).zip(hires) {
             let detail = caption_detail(&mut detail_rng, config.partial_captions);
             let [english, chinese] = [Language::English, Language::Chinese].map(|language| {
@@ -168,6 +173,10 @@ pub fn encode_scenes(
                 lowres,
                 hires,
             });
+        }
+        // Encoding takes minutes on a CPU; a line per tenth shows progress in logs where no bar is drawn.
+        if (out.len() - n) * 10 / config.count != out.len() * 10 / config.count {
+            tracing::info!(done = out.len(), of = config.count, "encoding scenes");
         }
     }
     tracing::info!(scenes = out.len(), lo = ?config.lo_grid, hi = ?config.hi_grid, "scenes encoded");

@@ -224,6 +224,23 @@ fn scenes_become_official_rows_and_sr_samples() {
     assert!(encode_scenes(&data_config(2, 1), &tok, &bad).is_err());
 }
 
+/// Stage-1-only data (equal grids) renders and encodes each batch once; the hi-res codes are the low-res ones.
+#[test]
+fn equal_grids_encode_each_batch_once() {
+    let tok = tokenizer();
+    let calls = std::cell::Cell::new(0);
+    let counting = |images: &[RgbImage]| {
+        calls.set(calls.get() + 1);
+        stub_encode(images)
+    };
+    let config = SceneDataConfig { hi_grid: LO, ..data_config(12, 7) };
+    let data = encode_scenes(&config, &tok, &counting).unwrap();
+    assert_eq!(calls.get(), 3, "12 scenes in batches of 5");
+    assert!(data.iter().all(|s| s.lowres == s.hires));
+    let reference = scenes(&tok, 12);
+    assert!(data.iter().zip(&reference).all(|(a, b)| a.lowres == b.lowres), "the same scenes and codes as before");
+}
+
 /// Partial captions are shorter versions of the same scenes' captions, at about the asked share; the scenes and
 /// codes do not change.
 #[test]
