@@ -31,8 +31,8 @@ use burn::tensor::backend::Backend;
 use clap::{Args, Parser, Subcommand};
 use cogview2_core::{CogLm, CogLmConfig};
 use cogview2_train::{
-    safetensors_rows, Batch, CogLmTrainer, InMemoryRows, LrSchedule, MaskingConfig, MaskingSampler, RowSource,
-    SpecialTokens, TrainerConfig,
+    safetensors_rows, Batch, CodeEmphasis, CogLmTrainer, InMemoryRows, LrSchedule, MaskingConfig, MaskingSampler,
+    RowSource, SpecialTokens, TrainerConfig,
 };
 use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
 use cogview2_scenes::{ComboSet, Language, LanguageMix, SamplerConfig};
@@ -271,6 +271,13 @@ struct CoglmArgs {
     /// Seed of the model init, the synthetic rows and the masking draws.
     #[arg(long, default_value_t = 1234)]
     seed: u64,
+    /// Weight image-code targets by count^-α over the rows (0: the official, unweighted loss). Pass the same
+    /// value again on --resume.
+    #[arg(long, default_value_t = 0.0)]
+    rare_code_emphasis: f32,
+    /// Cap of the rare-code weights.
+    #[arg(long, default_value_t = 10.0)]
+    max_code_weight: f32,
     /// Also write the model dir `CogLm::from_dir` loads (config.json + weights.safetensors) here.
     #[arg(long)]
     export_dir: Option<PathBuf>,
@@ -345,6 +352,14 @@ fn coglm(args: CoglmArgs) -> Result<()> {
     if rows.is_empty() {
         bail!("no training rows");
     }
+    let emphasis = (args.rare_code_emphasis != 0.0)
+        .then(|| CodeEmphasis::from_rows(rows.as_ref(), &tokens, args.rare_code_emphasis, args.max_code_weight))
+        .transpose()?;
+    if let Some(e) = &emphasis {
+        let (lo, hi) = e.weights().iter().fold((f32::MAX, 0f32), |(lo, hi), &w| (lo.min(w), hi.max(w)));
+        let capped = e.weights().iter().filter(|&&w| w >= args.max_code_weight).count();
+        eprintln!("rare-code emphasis {}: weights {lo:.3}..{hi:.3}, {capped} codes at the cap", args.rare_code_emphasis);
+    }
 
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")?);
@@ -356,7 +371,13 @@ fn coglm(args: CoglmArgs) -> Result<()> {
         // Rows and masking draws depend on (seed, step) only, so resumed runs see the same batches.
         let mut sampler = MaskingSampler::new(masking.clone(), tokens.clone(), seed ^ (step as u64).wrapping_mul(0x9E37_79B9))?;
         let samples = (0..batch_size)
-            .map(|k| sampler.sample(&rows.row((step * batch_size + k) % rows.len())?))
+            .map(|k| {
+                let mut sample = sampler.sample(&rows.row((step * batch_size + k) % rows.len())?)?;
+                if let Some(e) = &emphasis {
+                    e.apply(&mut sample);
+                }
+                Ok(sample)
+            })
             .collect::<cogview2_train::Result<Vec<_>>>()?;
         let report = trainer.step(&Batch::from_samples(&samples, &device)?)?;
         let part = |name: &str, m: Option<cogview2_train::ModalityLoss>| {
