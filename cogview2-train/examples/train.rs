@@ -107,6 +107,10 @@ struct RowsArgs {
     /// knows); 0 keeps every caption complete.
     #[arg(long, default_value_t = 0.0)]
     partial_captions: f64,
+    /// Snap each object to the code grid (whole-token side and box edges on token lines), so that a shape is
+    /// always drawn by the same few codes; the captions and the scored task are unchanged.
+    #[arg(long)]
+    snap_to_grid: bool,
     /// Row length (default: the shortest that fits every scene).
     #[arg(long)]
     row_len: Option<usize>,
@@ -516,6 +520,7 @@ struct SceneSpec {
     max_objects: usize,
     seed: u64,
     partial_captions: f64,
+    snap_to_grid: bool,
 }
 
 /// [`scene_data`] through `--scene-cache`. A cache must hold the grids the stage trains on; ITERSR reads only the
@@ -560,6 +565,7 @@ fn scene_data(tokenizer: &IceTokenizer, vqvae: Option<&std::path::Path>, spec: &
         compress_rate: 8,
         encode_batch: 16,
         partial_captions: spec.partial_captions,
+        snap_to_grid: spec.snap_to_grid,
     };
     Ok(match vqvae {
         Some(dir) => encode_scenes(&config, tokenizer, &vqvae_encoder(dir)?)?,
@@ -609,6 +615,7 @@ fn rows(args: RowsArgs) -> Result<()> {
         max_objects: args.max_objects,
         seed: args.seed,
         partial_captions: args.partial_captions,
+        snap_to_grid: args.snap_to_grid,
     };
     let data = scene_data(&tok, Some(&args.vqvae), &spec)?;
     let tokens = scene_special_tokens(&tok, lo_grid, args.image_position_offset)?;
@@ -666,6 +673,7 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 max_objects: args.max_objects,
                 seed: args.seed,
                 partial_captions: 0.0,
+                snap_to_grid: false,
             };
             let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, true)?;
             run_sr(trainer, &args, &data, |m, _, text, s| {
@@ -691,6 +699,7 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 max_objects: args.max_objects,
                 seed: args.seed,
                 partial_captions: 0.0,
+                snap_to_grid: false,
             };
             let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, false)?;
             let pattern = LoparPattern::official();
