@@ -71,49 +71,6 @@ impl SceneObject {
         (1.0 - scale) / 2.0
     }
 
-    /// The object moved and resized so that its box edges fall on the lines of a `grid`×`grid` token grid: the
-    /// side becomes the whole number of tokens whose scale is nearest (within [`MIN_SCALE`, `MAX_SCALE`]), the
-    /// box the aligned one nearest to the current centre that still lies inside the cell. Training scenes drawn
-    /// this way give each shape the same few codes on a small code grid, instead of one per sub-token offset.
-    pub fn snapped_to_grid(&self, grid: u32) -> Result<SceneObject> {
-        let per_cell = f64::from(grid) / 3.0;
-        let side = (1..=grid)
-            .map(f64::from)
-            .filter(|&n| (f64::from(MIN_SCALE)..=f64::from(MAX_SCALE)).contains(&(n / per_cell)))
-            .min_by(|a, b| {
-                let target = f64::from(self.scale) * per_cell;
-                (a - target).abs().total_cmp(&(b - target).abs())
-            })
-            .ok_or_else(|| {
-                ScenesError::InvalidScene(format!(
-                    "a {grid}×{grid} grid has no whole-token object side with a scale in {MIN_SCALE}..={MAX_SCALE}"
-                ))
-            })?;
-        let scale = (side / per_cell) as f32;
-        let snap = |cell: usize, offset: f32| -> Result<f32> {
-            let (lo, hi) = (cell as f64 * per_cell, (cell + 1) as f64 * per_cell);
-            // A small tolerance so that cell edges that are whole numbers up to rounding count as lines.
-            let (first, last) = ((lo - 1e-6).ceil(), (hi + 1e-6).floor() - side);
-            if first > last {
-                return Err(ScenesError::InvalidScene(format!(
-                    "cell {cell} of a {grid}×{grid} grid holds no aligned box of {side} tokens"
-                )));
-            }
-            let start = ((cell as f64 + 0.5 + f64::from(offset)) * per_cell - side / 2.0).round().clamp(first, last);
-            let offset = ((start + side / 2.0) / per_cell - cell as f64 - 0.5) as f32;
-            let limit = SceneObject::max_offset(scale);
-            Ok(offset.clamp(-limit, limit))
-        };
-        Ok(SceneObject {
-            scale,
-            offset: [
-                snap(self.position.column(), self.offset[0])?,
-                snap(self.position.row(), self.offset[1])?,
-            ],
-            ..*self
-        })
-    }
-
     /// Centre `(x, y)` and half-size `h` in pixels for a square image of side `size`.
     pub fn geometry(&self, size: u32) -> ([f64; 2], f64) {
         let cell = f64::from(size) / 3.0;
@@ -162,12 +119,6 @@ impl Scene {
             background,
             objects: vec![object],
         }
-    }
-
-    /// The scene with every object snapped to a `grid`×`grid` token grid ([`SceneObject::snapped_to_grid`]).
-    pub fn snapped_to_grid(&self, grid: u32) -> Result<Scene> {
-        let objects = self.objects.iter().map(|o| o.snapped_to_grid(grid)).collect::<Result<Vec<_>>>()?;
-        Scene::new(self.background, objects)
     }
 
     /// Checks the scene rules: 1 to [`MAX_OBJECTS`] objects in distinct cells, none of the background colour,
@@ -252,40 +203,5 @@ mod tests {
             assert_eq!(scene.objects.len(), 1);
             assert_eq!(scene.objects[0].combo(), combo);
         }
-    }
-
-    #[test]
-    fn snapped_objects_sit_on_token_lines_inside_their_cells() {
-        for (grid, sides) in [(10u32, &[2.0][..]), (20, &[3.0, 4.0, 5.0][..])] {
-            let px = grid * 8;
-            for position in Position::ALL {
-                for (scale, dx, dy) in [(0.45, -0.2, 0.1), (0.6, 0.0, 0.0), (0.85, 0.07, -0.07), (0.7, 0.15, 0.15)] {
-                    let o = SceneObject { scale, offset: [dx, dy], ..object(position) };
-                    let snapped = o.snapped_to_grid(grid).unwrap();
-                    Scene::new(Colour::White, vec![snapped]).unwrap();
-                    let ([x, y], h) = snapped.geometry(px);
-                    let side = 2.0 * h / 8.0;
-                    assert!(sides.iter().any(|s| (s - side).abs() < 1e-3), "grid {grid}: side {side} tokens");
-                    for edge in [x - h, x + h, y - h, y + h] {
-                        assert!((edge / 8.0 - (edge / 8.0).round()).abs() < 1e-3, "grid {grid}: edge {edge} px");
-                    }
-                    assert_eq!((snapped.colour, snapped.shape, snapped.position), (o.colour, o.shape, o.position));
-                }
-            }
-        }
-        // The nearest side wins: scale 0.45 on a 20-grid is 3 tokens, 0.85 is 5.
-        let side = |scale| {
-            let o = SceneObject { scale, ..object(Position::Center) };
-            o.snapped_to_grid(20).map(|o| o.scale * 20.0 / 3.0)
-        };
-        assert!((side(0.45).unwrap() - 3.0).abs() < 1e-4 && (side(0.85).unwrap() - 5.0).abs() < 1e-4);
-    }
-
-    #[test]
-    fn grids_without_aligned_boxes_are_errors() {
-        // A 4-grid's centre cell spans tokens 1.33..2.67: no whole token fits inside it.
-        assert!(object(Position::Center).snapped_to_grid(4).is_err());
-        // A 2-grid has no whole-token side within the scale range.
-        assert!(object(Position::TopLeft).snapped_to_grid(2).is_err());
     }
 }

@@ -31,8 +31,8 @@ use burn::tensor::backend::Backend;
 use clap::{Args, Parser, Subcommand};
 use cogview2_core::{CogLm, CogLmConfig};
 use cogview2_train::{
-    safetensors_rows, Batch, CodeEmphasis, CogLmTrainer, InMemoryRows, LrSchedule, MaskingConfig, MaskingSampler,
-    RowSource, SpecialTokens, TrainerConfig,
+    safetensors_rows, Batch, CogLmTrainer, InMemoryRows, LrSchedule, MaskingConfig, MaskingSampler, RowSource,
+    SpecialTokens, TrainerConfig,
 };
 use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
 use cogview2_scenes::{ComboSet, Language, LanguageMix, SamplerConfig};
@@ -107,10 +107,6 @@ struct RowsArgs {
     /// knows); 0 keeps every caption complete.
     #[arg(long, default_value_t = 0.0)]
     partial_captions: f64,
-    /// Snap each object to the code grid (whole-token side and box edges on token lines), so that a shape is
-    /// always drawn by the same few codes; the captions and the scored task are unchanged.
-    #[arg(long)]
-    snap_to_grid: bool,
     /// Row length (default: the shortest that fits every scene).
     #[arg(long)]
     row_len: Option<usize>,
@@ -275,13 +271,6 @@ struct CoglmArgs {
     /// Seed of the model init, the synthetic rows and the masking draws.
     #[arg(long, default_value_t = 1234)]
     seed: u64,
-    /// Weight image-code targets by count^-α over the rows (0: the official, unweighted loss). Pass the same
-    /// value again on --resume.
-    #[arg(long, default_value_t = 0.0)]
-    rare_code_emphasis: f32,
-    /// Cap of the rare-code weights.
-    #[arg(long, default_value_t = 10.0)]
-    max_code_weight: f32,
     /// Also write the model dir `CogLm::from_dir` loads (config.json + weights.safetensors) here.
     #[arg(long)]
     export_dir: Option<PathBuf>,
@@ -356,14 +345,6 @@ fn coglm(args: CoglmArgs) -> Result<()> {
     if rows.is_empty() {
         bail!("no training rows");
     }
-    let emphasis = (args.rare_code_emphasis != 0.0)
-        .then(|| CodeEmphasis::from_rows(rows.as_ref(), &tokens, args.rare_code_emphasis, args.max_code_weight))
-        .transpose()?;
-    if let Some(e) = &emphasis {
-        let (lo, hi) = e.weights().iter().fold((f32::MAX, 0f32), |(lo, hi), &w| (lo.min(w), hi.max(w)));
-        let capped = e.weights().iter().filter(|&&w| w >= args.max_code_weight).count();
-        eprintln!("rare-code emphasis {}: weights {lo:.3}..{hi:.3}, {capped} codes at the cap", args.rare_code_emphasis);
-    }
 
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")?);
@@ -375,13 +356,7 @@ fn coglm(args: CoglmArgs) -> Result<()> {
         // Rows and masking draws depend on (seed, step) only, so resumed runs see the same batches.
         let mut sampler = MaskingSampler::new(masking.clone(), tokens.clone(), seed ^ (step as u64).wrapping_mul(0x9E37_79B9))?;
         let samples = (0..batch_size)
-            .map(|k| {
-                let mut sample = sampler.sample(&rows.row((step * batch_size + k) % rows.len())?)?;
-                if let Some(e) = &emphasis {
-                    e.apply(&mut sample);
-                }
-                Ok(sample)
-            })
+            .map(|k| sampler.sample(&rows.row((step * batch_size + k) % rows.len())?))
             .collect::<cogview2_train::Result<Vec<_>>>()?;
         let report = trainer.step(&Batch::from_samples(&samples, &device)?)?;
         let part = |name: &str, m: Option<cogview2_train::ModalityLoss>| {
@@ -520,7 +495,6 @@ struct SceneSpec {
     max_objects: usize,
     seed: u64,
     partial_captions: f64,
-    snap_to_grid: bool,
 }
 
 /// [`scene_data`] through `--scene-cache`. A cache must hold the grids the stage trains on; ITERSR reads only the
@@ -565,7 +539,6 @@ fn scene_data(tokenizer: &IceTokenizer, vqvae: Option<&std::path::Path>, spec: &
         compress_rate: 8,
         encode_batch: 16,
         partial_captions: spec.partial_captions,
-        snap_to_grid: spec.snap_to_grid,
     };
     Ok(match vqvae {
         Some(dir) => encode_scenes(&config, tokenizer, &vqvae_encoder(dir)?)?,
@@ -615,7 +588,6 @@ fn rows(args: RowsArgs) -> Result<()> {
         max_objects: args.max_objects,
         seed: args.seed,
         partial_captions: args.partial_captions,
-        snap_to_grid: args.snap_to_grid,
     };
     let data = scene_data(&tok, Some(&args.vqvae), &spec)?;
     let tokens = scene_special_tokens(&tok, lo_grid, args.image_position_offset)?;
@@ -673,7 +645,6 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 max_objects: args.max_objects,
                 seed: args.seed,
                 partial_captions: 0.0,
-                snap_to_grid: false,
             };
             let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, true)?;
             run_sr(trainer, &args, &data, |m, _, text, s| {
@@ -699,7 +670,6 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 max_objects: args.max_objects,
                 seed: args.seed,
                 partial_captions: 0.0,
-                snap_to_grid: false,
             };
             let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, false)?;
             let pattern = LoparPattern::official();

@@ -4,7 +4,6 @@
 pub mod batch;
 pub mod caption_vocab;
 pub mod clip;
-pub mod code_emphasis;
 pub mod clusters;
 pub mod checkpoint;
 pub mod data;
@@ -25,7 +24,6 @@ pub use batch::Batch;
 pub use caption_vocab::{build_caption_vocab, caption_corpus, write_caption_vocab};
 pub use checkpoint::TrainerState;
 pub use clip::{clip_global_norm, global_grad_norm};
-pub use code_emphasis::CodeEmphasis;
 pub use clusters::{kmeans, npy_int64_bytes, write_cluster_table, KMeansConfig};
 pub use data::{safetensors_rows, InMemoryRows, RowSource};
 pub use error::{Result, TrainError};

@@ -117,8 +117,7 @@ pub struct Sample {
     pub labels: Vec<i64>,
     /// Row-major `[L, L]`, 1 = row may attend to column.
     pub attention_mask: Vec<f32>,
-    /// `[L]`, the weight of the prediction at this slot (the official masks are 0/1; see
-    /// [`CodeEmphasis`](crate::CodeEmphasis) for weights).
+    /// `[L]`, 1 = the prediction at this slot is trained.
     pub loss_mask: Vec<f32>,
 }
 

@@ -49,9 +49,6 @@ pub struct SceneDataConfig {
     /// Share of scenes whose captions leave out the positions, the background or both (a third each), so that a
     /// model trained on them draws prompts such as `a red circle`; 0 keeps every caption complete.
     pub partial_captions: f64,
-    /// Snap every object to the stage-1 code grid ([`Scene::snapped_to_grid`]) before rendering, so that each
-    /// shape is drawn by the same few codes (a data choice for small stage-1 grids; the captions are unchanged).
-    pub snap_to_grid: bool,
 }
 
 impl SceneDataConfig {
@@ -65,7 +62,6 @@ impl SceneDataConfig {
             compress_rate: 8,
             encode_batch: 16,
             partial_captions: 0.0,
-            snap_to_grid: false,
         }
     }
 
@@ -150,16 +146,7 @@ pub fn encode_scenes(
     let mut out = Vec::with_capacity(config.count);
     while out.len() < config.count {
         let n = config.encode_batch.min(config.count - out.len());
-        let scenes = (0..n)
-            .map(|_| {
-                let scene = sampler.sample_scene()?;
-                if config.snap_to_grid {
-                    scene.snapped_to_grid(config.lo_grid[0] as u32)
-                } else {
-                    Ok(scene)
-                }
-            })
-            .collect::<cogview2_scenes::Result<Vec<_>>>()?;
+        let scenes = (0..n).map(|_| sampler.sample_scene()).collect::<cogview2_scenes::Result<Vec<_>>>()?;
         let render_all = |px: u32| scenes.iter().map(|s| render(s, px)).collect::<cogview2_scenes::Result<Vec<_>>>();
         let lowres = checked_codes(encoder.encode(&render_all(lo_px)?)?, n, config.lo_grid, num_codes, "low-res")?;
         // Stage-1-only rows ask for the same grid twice: encode it once.

@@ -9,7 +9,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::{Int, Tensor, TensorData};
 use cogview2_core::{CogLm, CogLmConfig, IMAGE_POSITION_OFFSET};
 use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
-use cogview2_scenes::{caption, render, ComboSet, Language, LanguageMix, SamplerConfig, SceneSampler};
+use cogview2_scenes::{caption, ComboSet, Language, LanguageMix, SamplerConfig, SceneSampler};
 use cogview2_sr::{DsrConfig, DsrModel, ItersrConfig, ItersrModel, LoparPattern};
 use cogview2_train::{
     build_caption_vocab, caption_corpus, draw_lopar_level, dsr_loss, encode_scenes, export::named_tensors,
@@ -83,7 +83,6 @@ fn data_config(count: usize, seed: u64) -> SceneDataConfig {
         compress_rate: 8,
         encode_batch: 5,
         partial_captions: 0.0,
-        snap_to_grid: false,
     }
 }
 
@@ -263,30 +262,6 @@ fn partial_captions_shorten_a_share_of_the_captions_only() {
     assert!((15..=45).contains(&shortened), "{shortened} of 60 captions shortened at share 0.5");
     let bad = SceneDataConfig { partial_captions: 1.5, ..data_config(4, 7) };
     assert!(encode_scenes(&bad, &tok, &stub_encode).is_err());
-}
-
-/// `snap_to_grid` renders the sampler's own scenes, snapped to the stage-1 code grid: box edges on token lines.
-#[test]
-fn snapped_scenes_are_drawn_on_the_code_grid() {
-    let tok = tokenizer();
-    let config = SceneDataConfig { lo_grid: [10, 10], hi_grid: [30, 30], snap_to_grid: true, ..data_config(8, 7) };
-    let data = encode_scenes(&config, &tok, &stub_encode).unwrap();
-    let plain = encode_scenes(&SceneDataConfig { snap_to_grid: false, ..config }, &tok, &stub_encode).unwrap();
-    assert!(data.iter().zip(&plain).any(|(a, b)| a.lowres != b.lowres), "snapping moves objects");
-    let mut sampler = SceneSampler::new(SamplerConfig { size: 80, ..config.sampler }).unwrap();
-    for s in &data {
-        let scene = sampler.sample_scene().unwrap().snapped_to_grid(10).unwrap();
-        assert_eq!(s.lowres, stub_encode(&[render(&scene, 80).unwrap()]).unwrap()[0]);
-        for object in &scene.objects {
-            let ([x, y], h) = object.geometry(80);
-            for edge in [x - h, x + h, y - h, y + h] {
-                assert!((edge / 8.0 - (edge / 8.0).round()).abs() < 1e-3, "edge at {edge} px");
-            }
-        }
-    }
-    // The 4-grid's centre cell holds no aligned box: a clear error, not a misplaced object.
-    let err = encode_scenes(&SceneDataConfig { snap_to_grid: true, ..data_config(40, 7) }, &tok, &stub_encode);
-    assert!(err.unwrap_err().to_string().contains("aligned box"));
 }
 
 #[test]
