@@ -6,8 +6,8 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use cogview2_core::{
-    caption_scores, generate_image_tokens, rank_by_caption_score, ClusterTable, CogLm, DeviceSampler,
-    GenerationOptions, ImagePrompt, Sampler,
+    caption_scores, generate_image_tokens, image_log_likelihood, rank_by_caption_score, ClusterTable, CogLm,
+    CoreError, DeviceSampler, GenerationOptions, ImagePrompt, Sampler,
 };
 use cogview2_icetk::{IceTokenizer, SentencePieceModel, TextTokenizer};
 use cogview2_sr::{dsr_sampler, DsrModel, ItersrModel, LoparPattern, LoparSchedule, LoparStep};
@@ -417,6 +417,30 @@ impl<B: Backend> Pipeline<B> {
     pub fn caption_score(&self, image_tokens: Tensor<B, 2, Int>, text: &str) -> Result<Vec<f32>> {
         let ids = self.caption_ids(text)?;
         Ok(caption_scores(&self.coglm, image_tokens, &ids, i64::from(self.tokenizer.start_of_chinese()))?)
+    }
+
+    /// `log p(image | prompt)` of each low-res image `[batch, lo_rows·lo_cols]` under stage 1, in nats: the prompt
+    /// templated by `style` as for generation, the text bias `attn_plus` of the recipe that would draw it. Scoring
+    /// one image under prompts that differ in one word shows whether the model has learnt that word.
+    pub fn image_log_likelihood(
+        &self,
+        prompt: &str,
+        style: Style,
+        image_tokens: Tensor<B, 2, Int>,
+        attn_plus: f32,
+    ) -> Result<Vec<f32>> {
+        let [_, n] = image_tokens.dims();
+        let [rows, cols] = self.lowres_grid();
+        if n != rows * cols {
+            return Err(Error::Core(CoreError::Shape(format!(
+                "{n} image tokens per row; this model's stage-1 grid is {rows}×{cols}"
+            ))));
+        }
+        let prompt = ImagePrompt {
+            text_ids: self.encode_prompt(prompt, style)?,
+            start_of_image_id: i64::from(self.tokenizer.start_of_image()),
+        };
+        Ok(image_log_likelihood(&self.coglm, &prompt, image_tokens, attn_plus)?)
     }
 
     /// Keeps the `keep` best-scored rows of `lowres`, best first; returns them with their scores.

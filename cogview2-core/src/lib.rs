@@ -12,6 +12,7 @@ pub mod inverse_prompt;
 pub mod layer;
 pub mod layernorm;
 pub mod layout;
+pub mod likelihood;
 pub mod mlp;
 pub mod npy;
 pub mod sampling;
@@ -33,6 +34,7 @@ pub use inverse_prompt::{
 pub use layer::TransformerLayer;
 pub use layernorm::LayerNorm;
 pub use layout::{TextToImageLayout, DEFAULT_ATTN_PLUS, IMAGE_POSITION_OFFSET};
+pub use likelihood::{image_log_likelihood, image_token_log_probs};
 pub use mlp::Mlp;
 pub use sampling::{ClusterTable, DeviceSampler, Sampler};
 pub use transformer::{CogLm, Transformer};

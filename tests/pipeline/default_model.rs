@@ -51,3 +51,40 @@ fn shipped_model_draws_the_prompted_colours() {
 }
 
 const MIN_RIGHT_COLOURS: usize = 6;
+
+/// The codes of each colour's plain scene are more likely under the prompt naming that colour than under the same
+/// prompt naming the next colour: what the colour test above draws, read without sampling. Chance is one in two.
+#[test]
+fn shipped_model_scores_the_true_colour_above_a_wrong_one() {
+    let pipeline = shipped();
+    let side = (pipeline.lowres_grid()[0] * 8) as u32;
+    let attn_plus = pipeline.resolve_recipe(None, Style::None).attn_plus;
+    let mut margins = Vec::new();
+    for (i, &colour) in Colour::ALL.iter().enumerate() {
+        let combo = Combo { colour, shape: Shape::Circle, position: Position::Center };
+        let scene = Scene::of_combo(combo);
+        let codes = pipeline.encode_image(&cogview2_scenes::render(&scene, side).unwrap()).unwrap();
+        let mut wrong = scene.clone();
+        wrong.objects[0].colour = Colour::ALL[(i + 1) % Colour::ALL.len()];
+        if wrong.objects[0].colour == wrong.background {
+            wrong.objects[0].colour = Colour::ALL[(i + 2) % Colour::ALL.len()];
+        }
+        let score = |s: &Scene| {
+            let text = caption(s, Language::English);
+            pipeline.image_log_likelihood(&text, Style::None, codes.clone(), attn_plus).unwrap()[0]
+        };
+        margins.push((colour, score(&scene) - score(&wrong)));
+    }
+    let right = margins.iter().filter(|(_, m)| *m > 0.0).count();
+    assert!(right >= 7, "{right} of 8 true colours more likely: {margins:?}");
+
+    let codes = pipeline.encode_image(&cogview2_scenes::render(&Scene::of_combo(Combo {
+        colour: Colour::Red,
+        shape: Shape::Square,
+        position: Position::Top,
+    }), side).unwrap()).unwrap();
+    let n = codes.dims()[1];
+    let short = codes.clone().slice([0..1, 0..n - 1]);
+    assert!(pipeline.image_log_likelihood("a red square", Style::None, short, attn_plus).is_err(), "wrong grid size");
+    assert!(pipeline.image_log_likelihood(" ", Style::None, codes, attn_plus).is_err(), "empty prompt");
+}

@@ -3,12 +3,12 @@
 
 use burn::tensor::{Int, Tensor, TensorData};
 use cogview2_core::{
-    generate_image_tokens, AttentionBias, GenerationOptions, ImagePrompt, Sampler, Stage1Decoder,
-    TextToImageLayout,
+    generate_image_tokens, image_log_likelihood, image_token_log_probs, AttentionBias, GenerationOptions, ImagePrompt,
+    Sampler, Stage1Decoder, TextToImageLayout,
 };
 use cogview2_fixtures as fx;
 
-use crate::common::{floats, ints, load_with_config as load, B, TOL};
+use crate::common::{floats, int_tensor, ints, load_with_config as load, B, TOL};
 
 #[test]
 fn coglm_forward_matches_official_logits_and_hidden_states() {
@@ -191,4 +191,45 @@ fn bad_prompts_are_typed_errors() {
     ));
     let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![1i64, 2], [1, 2]), &device);
     assert!(matches!(model.forward(tokens, positions, &AttentionBias::default()), Err(E::Shape(_))));
+}
+
+/// `log p(image | text)` of the fixture's generated rows from the official step logits: Σ_k log_softmax(logits_k)[token_k].
+fn official_log_likelihoods(step_logits: &[f32], tokens: &[i64], batch: usize, n: usize, v: usize) -> Vec<f32> {
+    (0..batch)
+        .map(|b| {
+            (0..n)
+                .map(|k| {
+                    let row = &step_logits[(b * n + k) * v..(b * n + k + 1) * v];
+                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let log_z = max + row.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
+                    row[tokens[b * n + k] as usize] - log_z
+                })
+                .sum()
+        })
+        .collect()
+}
+
+#[test]
+fn image_log_likelihood_matches_official_step_logits() {
+    // Tolerance: abs 1e-3 on a sum of up to 16 log-probabilities, each from logits within 1e-4.
+    let name = "coglm_generate_batch";
+    let (config, model) = load(name);
+    let cfg = fx::config(name);
+    let io = fx::tensors(name, "io.safetensors");
+    let prompt = prompt_of(&io);
+    let (n, batch, v) = (grid_tokens(&cfg), fx::config_usize(&cfg, "batch"), config.num_image_tokens);
+    let attn_plus = cfg["attn_plus"].as_f64().unwrap() as f32;
+    let tokens = &io["generated_image_tokens"].i;
+    let want = official_log_likelihoods(&io["step_logits"].f, tokens, batch, n, v);
+    let got = image_log_likelihood(&model, &prompt, int_tensor(tokens, [batch, n]), attn_plus).unwrap();
+    fx::assert_close("log p(image | text)", &got, &want, 1e-3);
+    // The per-token terms sum to the row's log-likelihood.
+    let per_token = floats(image_token_log_probs(&model, &prompt, int_tensor(tokens, [batch, n]), attn_plus).unwrap());
+    assert_eq!(per_token.len(), batch * n);
+    assert!((per_token[..n].iter().sum::<f32>() - got[0]).abs() < 1e-4);
+
+    let too_big = int_tensor(&vec![v as i64; n], [1, n]);
+    assert!(image_log_likelihood(&model, &prompt, too_big, attn_plus).is_err(), "codes outside the image range are an error");
+    let no_text = ImagePrompt { text_ids: vec![], start_of_image_id: prompt.start_of_image_id };
+    assert!(image_log_likelihood(&model, &no_text, int_tensor(&tokens[..n], [1, n]), attn_plus).is_err(), "an empty prompt is an error");
 }
