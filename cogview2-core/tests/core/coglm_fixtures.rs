@@ -227,6 +227,9 @@ fn image_log_likelihood_matches_official_step_logits() {
     let per_token = floats(image_token_log_probs(&model, &prompt, int_tensor(tokens, [batch, n]), attn_plus).unwrap());
     assert_eq!(per_token.len(), batch * n);
     assert!((per_token[..n].iter().sum::<f32>() - got[0]).abs() < 1e-4);
+    // A one-token image is scored by the prefill alone.
+    let first = image_log_likelihood(&model, &prompt, int_tensor(&tokens[..1], [1, 1]), attn_plus).unwrap();
+    assert!((first[0] - per_token[0]).abs() < 1e-4, "{first:?} vs {}", per_token[0]);
 
     let too_big = int_tensor(&vec![v as i64; n], [1, n]);
     assert!(image_log_likelihood(&model, &prompt, too_big, attn_plus).is_err(), "codes outside the image range are an error");
