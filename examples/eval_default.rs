@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use burn::tensor::{Int, Tensor};
 use clap::Parser;
 use cogview2::{image_grid, CpuBackend, Pipeline, Request, Style};
 use cogview2_scenes::{analyze, caption, held_out_combos, render, training_combos, Analysis, Combo, Language, Scene};
@@ -120,10 +121,15 @@ impl Tally {
     }
 }
 
+/// The codec's codes of `combo`'s plain scene rendered at `size` px.
+fn plain_scene_codes(pipeline: &Pipeline<CpuBackend>, combo: Combo, size: usize) -> Result<Tensor<CpuBackend, 2, Int>> {
+    Ok(pipeline.encode_image(&render(&Scene::of_combo(combo), size as u32)?)?)
+}
+
 /// The prompted scene rendered at `size` px and passed through the codec (encode, decode): the best picture any
 /// generator can decode, so its score bounds the model's.
 fn codec_round_trip(pipeline: &Pipeline<CpuBackend>, combo: Combo, size: usize) -> Result<Vec<RgbImage>> {
-    let codes = pipeline.encode_image(&render(&Scene::of_combo(combo), size as u32)?)?;
+    let codes = plain_scene_codes(pipeline, combo, size)?;
     Ok(pipeline.decode(codes, [size / 8, size / 8], &mut |_| {})?)
 }
 
@@ -149,7 +155,7 @@ impl Discrimination {
 /// caption's margin in nats over the best changed one (positive = the model prefers the truth).
 fn attribute_margins(pipeline: &Pipeline<CpuBackend>, combo: Combo, language: Language, attn_plus: f32) -> Result<[f64; 3]> {
     let scene = Scene::of_combo(combo);
-    let codes = pipeline.encode_image(&render(&scene, (pipeline.lowres_grid()[0] * 8) as u32)?)?;
+    let codes = plain_scene_codes(pipeline, combo, pipeline.lowres_grid()[0] * 8)?;
     let score = |c: Combo| -> Result<f64> {
         let mut s = scene.clone();
         (s.objects[0].colour, s.objects[0].shape, s.objects[0].position) = (c.colour, c.shape, c.position);
@@ -208,8 +214,7 @@ fn likelihood_report(
 
 /// DSR + ITERSR on the codec's encoding of the prompted scene at the stage-1 size (stage 1 made perfect).
 fn super_resolve_true_lowres(pipeline: &Pipeline<CpuBackend>, combo: Combo, request: &Request) -> Result<Vec<RgbImage>> {
-    let low = pipeline.lowres_grid()[0] * 8;
-    let lowres = pipeline.encode_image(&render(&Scene::of_combo(combo), low as u32)?)?;
+    let lowres = plain_scene_codes(pipeline, combo, pipeline.lowres_grid()[0] * 8)?;
     let text = pipeline.encode_prompt(&request.prompt, request.style)?;
     let recipe = pipeline.resolve_recipe(request.recipe.as_ref(), request.style);
     let hires = pipeline.super_resolve(&text, lowres, request, &recipe, None, &mut |_| {})?;
