@@ -38,6 +38,7 @@ fn corpus() -> Vec<String> {
         max_objects: 3,
         languages: LanguageMix::Mixed { chinese: 0.5 },
         combos: ComboSet::All,
+        ..SamplerConfig::default()
     })
     .expect("sampler");
     for _ in 0..3000 {

@@ -51,20 +51,23 @@ pub struct Prompt {
     pub objects: Vec<Mention>,
 }
 
-/// What a caption says beyond each object's colour and shape.
+/// What a caption says beyond each object's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CaptionDetail {
     /// Each object's position (`at the top left`, `左上角的`).
     pub positions: bool,
     /// The background (`on a white background`, `白色背景上`).
     pub background: bool,
+    /// Each object's colour (`red`, `红色`). Captions without it tie a shape word to an outline whatever its
+    /// colour, which a model must learn to draw a colour–shape pair at a cell where it never saw that pair.
+    pub colours: bool,
 }
 
 impl CaptionDetail {
     /// Everything: the captions of [`caption`].
-    pub const FULL: Self = Self { positions: true, background: true };
+    pub const FULL: Self = Self { positions: true, background: true, colours: true };
     /// Colour and shape only (`a red circle`, `红色圆形`).
-    pub const OBJECTS_ONLY: Self = Self { positions: false, background: false };
+    pub const OBJECTS_ONLY: Self = Self { positions: false, background: false, colours: true };
 }
 
 /// The caption of `scene` in `language` (see the module docs for the phrasing).
@@ -95,7 +98,11 @@ fn english(scene: &Scene, detail: CaptionDetail) -> String {
         .objects
         .iter()
         .map(|o: &SceneObject| {
-            let object = format!("{} {} {}", article(o.colour), o.colour.english(), o.shape.english());
+            let object = if detail.colours {
+                format!("{} {} {}", article(o.colour), o.colour.english(), o.shape.english())
+            } else {
+                format!("a {}", o.shape.english())
+            };
             if detail.positions {
                 format!("{object} {}", o.position.english_phrase())
             } else {
@@ -116,7 +123,11 @@ fn chinese(scene: &Scene, detail: CaptionDetail) -> String {
         .objects
         .iter()
         .map(|o| {
-            let object = format!("{}{}", o.colour.chinese(), o.shape.chinese());
+            let object = if detail.colours {
+                format!("{}{}", o.colour.chinese(), o.shape.chinese())
+            } else {
+                o.shape.chinese().to_string()
+            };
             if detail.positions {
                 format!("{}的{object}", o.position.chinese())
             } else {
@@ -381,12 +392,14 @@ mod tests {
     #[test]
     fn partial_captions_say_only_what_is_asked_and_parse_back() {
         let one = scene(&[(Colour::Red, Shape::Circle, Position::TopLeft)]);
-        let no_position = CaptionDetail { positions: false, background: true };
-        let no_background = CaptionDetail { positions: true, background: false };
+        let no_position = CaptionDetail { positions: false, ..CaptionDetail::FULL };
+        let no_background = CaptionDetail { background: false, ..CaptionDetail::FULL };
+        let no_colour = CaptionDetail { colours: false, ..CaptionDetail::FULL };
         let cases = [
             (no_position, "a red circle on a white background", "白色背景上的红色圆形"),
             (no_background, "a red circle at the top left", "左上角的红色圆形"),
             (CaptionDetail::OBJECTS_ONLY, "a red circle", "红色圆形"),
+            (no_colour, "a circle at the top left on a white background", "白色背景上左上角的圆形"),
         ];
         for (detail, english, chinese) in cases {
             assert_eq!(caption_with(&one, Language::English, detail), english);
@@ -395,7 +408,8 @@ mod tests {
                 let parsed = parse_prompt(text);
                 assert_eq!(parsed.background.is_some(), detail.background, "{text}");
                 let mention = parsed.objects[0];
-                assert_eq!((mention.colour, mention.shape), (Some(Colour::Red), Some(Shape::Circle)), "{text}");
+                assert_eq!(mention.colour, detail.colours.then_some(Colour::Red), "{text}");
+                assert_eq!(mention.shape, Some(Shape::Circle), "{text}");
                 assert_eq!(mention.position.is_some(), detail.positions, "{text}");
             }
         }

@@ -20,6 +20,19 @@ pub enum ScenesError {
         limit: usize,
     },
 
+    /// The sampler's object scale range is empty or leaves [`crate::SCALE_LIMITS`].
+    #[error(
+        "object scale range {min}..={max} is invalid: it must satisfy {} <= min <= max <= {}",
+        crate::SCALE_LIMITS[0],
+        crate::SCALE_LIMITS[1]
+    )]
+    ObjectScale {
+        /// Requested smallest scale.
+        min: f32,
+        /// Requested largest scale.
+        max: f32,
+    },
+
     /// A scene violates the rules every scene obeys (distinct cells, object colour unlike the background, sizes in range).
     #[error("invalid scene: {0}")]
     InvalidScene(String),

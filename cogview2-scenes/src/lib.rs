@@ -21,5 +21,5 @@ pub use sampler::{
     held_out_combos, is_held_out, training_combos, ComboSet, LanguageMix, SamplerConfig, SceneItem,
     SceneSampler,
 };
-pub use scene::{Combo, Scene, SceneObject, MAX_OBJECTS, MAX_SCALE, MIN_SCALE};
+pub use scene::{Combo, Scene, SceneObject, MAX_OBJECTS, MAX_SCALE, MIN_SCALE, SCALE_LIMITS};
 pub use shape::Shape;

@@ -15,7 +15,7 @@ use crate::caption::{caption, Language};
 use crate::error::{Result, ScenesError};
 use crate::palette::Colour;
 use crate::render::render;
-use crate::scene::{Combo, Scene, SceneObject, MAX_OBJECTS, MAX_SCALE, MIN_SCALE};
+use crate::scene::{Combo, Scene, SceneObject, MAX_OBJECTS, MAX_SCALE, MIN_SCALE, SCALE_LIMITS};
 
 /// Whether `combo` belongs to the held-out evaluation set (see the module docs for the rule).
 pub fn is_held_out(combo: Combo) -> bool {
@@ -83,6 +83,14 @@ pub struct SamplerConfig {
     pub languages: LanguageMix,
     /// Combinations objects are drawn from.
     pub combos: ComboSet,
+    /// Range `[min, max]` the side of each object's box is drawn from, as a fraction of its cell side, within
+    /// [`SCALE_LIMITS`]. Larger objects give a small code grid more codes per outline.
+    #[serde(default = "default_object_scale")]
+    pub object_scale: [f32; 2],
+}
+
+fn default_object_scale() -> [f32; 2] {
+    [MIN_SCALE, MAX_SCALE]
 }
 
 impl Default for SamplerConfig {
@@ -94,6 +102,7 @@ impl Default for SamplerConfig {
             max_objects: 1,
             languages: LanguageMix::Mixed { chinese: 0.5 },
             combos: ComboSet::Training,
+            object_scale: default_object_scale(),
         }
     }
 }
@@ -134,6 +143,11 @@ impl SceneSampler {
                 max: config.max_objects,
                 limit: MAX_OBJECTS,
             });
+        }
+        let [lo, hi] = config.object_scale;
+        // Written so that NaN bounds fail too.
+        if !(SCALE_LIMITS[0] <= lo && lo <= hi && hi <= SCALE_LIMITS[1]) {
+            return Err(ScenesError::ObjectScale { min: lo, max: hi });
         }
         if let LanguageMix::Mixed { chinese } = config.languages {
             if !(0.0..=1.0).contains(&chinese) {
@@ -184,7 +198,8 @@ impl SceneSampler {
                 )));
             }
             let combo = candidates[self.rng.random_range(0..candidates.len())];
-            let scale = self.rng.random_range(MIN_SCALE..=MAX_SCALE);
+            let [lo, hi] = self.config.object_scale;
+            let scale = self.rng.random_range(lo..=hi);
             // Keep a margin inside the cell so the anti-aliased fringe never crosses into a neighbour.
             let reach = SceneObject::max_offset(scale) * 0.8;
             let offset = [

@@ -7,10 +7,13 @@ use crate::palette::Colour;
 use crate::position::Position;
 use crate::shape::Shape;
 
-/// Smallest object box side, as a fraction of the cell side.
+/// Smallest object box side the sampler draws by default, as a fraction of the cell side.
 pub const MIN_SCALE: f32 = 0.45;
-/// Largest object box side, as a fraction of the cell side.
+/// Largest object box side the sampler draws by default, as a fraction of the cell side.
 pub const MAX_SCALE: f32 = 0.85;
+/// Object box sides a scene may hold, as fractions of the cell side: from a tenth of the cell (a speck at every
+/// grid size used here) up to the whole cell.
+pub const SCALE_LIMITS: [f32; 2] = [0.1, 1.0];
 /// Most objects a scene may hold (objects need distinct cells; three keeps captions short).
 pub const MAX_OBJECTS: usize = 3;
 
@@ -49,7 +52,7 @@ pub struct SceneObject {
     pub shape: Shape,
     /// Grid cell holding the object.
     pub position: Position,
-    /// Side of the object's box as a fraction of the cell side, in [`MIN_SCALE`, `MAX_SCALE`].
+    /// Side of the object's box as a fraction of the cell side, within [`SCALE_LIMITS`].
     pub scale: f32,
     /// Offset of the object's centre from the cell centre, as a fraction of the cell side; each component is at
     /// most `(1 - scale) / 2` in magnitude so the object stays inside its cell.
@@ -138,9 +141,10 @@ impl Scene {
                     self.background.english()
                 )));
             }
-            if !(MIN_SCALE..=MAX_SCALE).contains(&object.scale) {
+            let [lo, hi] = SCALE_LIMITS;
+            if !(lo..=hi).contains(&object.scale) {
                 return Err(ScenesError::InvalidScene(format!(
-                    "object {i} has scale {}; allowed {MIN_SCALE}..={MAX_SCALE}",
+                    "object {i} has scale {}; allowed {lo}..={hi}",
                     object.scale
                 )));
             }

@@ -13,6 +13,7 @@ fn sampler(seed: u64, size: u32, max_objects: usize) -> SceneSampler {
         max_objects,
         languages: LanguageMix::Mixed { chinese: 0.5 },
         combos: ComboSet::All,
+        ..SamplerConfig::default()
     })
     .expect("valid config")
 }

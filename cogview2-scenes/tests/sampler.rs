@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use cogview2_scenes::{
     held_out_combos, is_held_out, training_combos, Colour, Combo, ComboSet, LanguageMix, Position,
-    SamplerConfig, SceneSampler, ScenesError, Shape,
+    SamplerConfig, SceneSampler, ScenesError, Shape, MAX_SCALE, MIN_SCALE,
 };
 
 fn config(seed: u64) -> SamplerConfig {
@@ -15,6 +15,7 @@ fn config(seed: u64) -> SamplerConfig {
         max_objects: 3,
         languages: LanguageMix::Mixed { chinese: 0.5 },
         combos: ComboSet::Training,
+        object_scale: [MIN_SCALE, MAX_SCALE],
     }
 }
 
@@ -114,6 +115,33 @@ fn bad_configs_are_typed_errors() {
     })
     .unwrap_err();
     assert!(matches!(err, ScenesError::Probability { .. }));
+    for object_scale in [[0.9, 0.8], [0.05, 0.5], [0.5, 1.2], [f32::NAN, 0.9], [0.5, f32::NAN]] {
+        let err = SceneSampler::new(SamplerConfig {
+            object_scale,
+            ..config(0)
+        })
+        .unwrap_err();
+        assert!(matches!(err, ScenesError::ObjectScale { .. }), "{object_scale:?}: {err}");
+    }
+}
+
+#[test]
+fn object_scales_stay_in_the_configured_range() {
+    for object_scale in [[0.7, 0.95], [0.6, 0.6], [0.9, 1.0]] {
+        let mut sampler = SceneSampler::new(SamplerConfig {
+            object_scale,
+            ..config(3)
+        })
+        .expect("config");
+        let scales: Vec<f32> = (0..500)
+            .flat_map(|_| sampler.sample_scene().expect("scene").objects)
+            .map(|o| o.scale)
+            .collect();
+        assert!(scales.iter().all(|s| (object_scale[0]..=object_scale[1]).contains(s)), "{object_scale:?}");
+        // The draws cover the range rather than sitting at one end.
+        let span = scales.iter().fold(f32::MIN, |a, &b| a.max(b)) - scales.iter().fold(f32::MAX, |a, &b| a.min(b));
+        assert!(span >= 0.9 * (object_scale[1] - object_scale[0]), "{object_scale:?}: span {span}");
+    }
 }
 
 #[test]

@@ -103,10 +103,22 @@ struct RowsArgs {
     /// Objects per scene, at most.
     #[arg(long, default_value_t = 1)]
     max_objects: usize,
+    /// Side of each object's box as a fraction of its cell, drawn uniformly from `MIN,MAX` (within 0.1–1).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "MIN,MAX",
+        default_values_t = [cogview2_scenes::MIN_SCALE, cogview2_scenes::MAX_SCALE]
+    )]
+    object_scale: Vec<f32>,
     /// Share of scenes captioned without positions, background or both (so `a red circle` is a prompt the model
     /// knows); 0 keeps every caption complete.
     #[arg(long, default_value_t = 0.0)]
     partial_captions: f64,
+    /// Share of scenes captioned without the objects' colours (`a circle at the top left`), so that shape words
+    /// are learnt apart from colour; 0 keeps every colour.
+    #[arg(long, default_value_t = 0.0)]
+    colourless_captions: f64,
     /// Row length (default: the shortest that fits every scene).
     #[arg(long)]
     row_len: Option<usize>,
@@ -174,13 +186,22 @@ struct SrArgs {
     /// Scenes to train on.
     #[arg(long, default_value_t = 256)]
     scenes: usize,
-    /// Encoded scenes: read from this file when it exists (then --scenes, --max-objects, --seed and --vqvae do
-    /// not choose the data), else encoded and written there, so DSR, ITERSR and resumed runs encode once.
+    /// Encoded scenes: read from this file when it exists (then --scenes, --max-objects, --object-scale, --seed
+    /// and --vqvae do not choose the data), else encoded and written there, so DSR, ITERSR and resumed runs encode
+    /// once.
     #[arg(long)]
     scene_cache: Option<PathBuf>,
     /// Objects per scene, at most.
     #[arg(long, default_value_t = 2)]
     max_objects: usize,
+    /// Side of each object's box as a fraction of its cell, drawn uniformly from `MIN,MAX` (within 0.1–1).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "MIN,MAX",
+        default_values_t = [cogview2_scenes::MIN_SCALE, cogview2_scenes::MAX_SCALE]
+    )]
+    object_scale: Vec<f32>,
     /// Steps to run in this invocation (one scene per step: the SR losses share the text across a batch).
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -493,8 +514,18 @@ struct SceneSpec {
     hi_grid: [usize; 2],
     scenes: usize,
     max_objects: usize,
+    object_scale: [f32; 2],
     seed: u64,
     partial_captions: f64,
+    colourless_captions: f64,
+}
+
+/// `--object-scale MIN,MAX` as the sampler's range (the sampler checks the bounds).
+fn object_scale(values: &[f32]) -> Result<[f32; 2]> {
+    match values {
+        &[min, max] => Ok([min, max]),
+        _ => bail!("--object-scale takes two values, MIN,MAX (got {values:?})"),
+    }
 }
 
 /// [`scene_data`] through `--scene-cache`. A cache must hold the grids the stage trains on; ITERSR reads only the
@@ -532,6 +563,7 @@ fn scene_data(tokenizer: &IceTokenizer, vqvae: Option<&std::path::Path>, spec: &
             max_objects: spec.max_objects,
             languages: LanguageMix::English,
             combos: ComboSet::Training,
+            object_scale: spec.object_scale,
         },
         count: spec.scenes,
         lo_grid: spec.lo_grid,
@@ -539,6 +571,7 @@ fn scene_data(tokenizer: &IceTokenizer, vqvae: Option<&std::path::Path>, spec: &
         compress_rate: 8,
         encode_batch: 16,
         partial_captions: spec.partial_captions,
+        colourless_captions: spec.colourless_captions,
     };
     Ok(match vqvae {
         Some(dir) => encode_scenes(&config, tokenizer, &vqvae_encoder(dir)?)?,
@@ -586,8 +619,10 @@ fn rows(args: RowsArgs) -> Result<()> {
         hi_grid: lo_grid,
         scenes: args.scenes,
         max_objects: args.max_objects,
+        object_scale: object_scale(&args.object_scale)?,
         seed: args.seed,
         partial_captions: args.partial_captions,
+        colourless_captions: args.colourless_captions,
     };
     let data = scene_data(&tok, Some(&args.vqvae), &spec)?;
     let tokens = scene_special_tokens(&tok, lo_grid, args.image_position_offset)?;
@@ -643,8 +678,10 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 hi_grid: c.hi_grid,
                 scenes: args.scenes,
                 max_objects: args.max_objects,
+                object_scale: object_scale(&args.object_scale)?,
                 seed: args.seed,
                 partial_captions: 0.0,
+                colourless_captions: 0.0,
             };
             let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, true)?;
             run_sr(trainer, &args, &data, |m, _, text, s| {
@@ -668,8 +705,10 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 hi_grid: c.hi_grid,
                 scenes: args.scenes,
                 max_objects: args.max_objects,
+                object_scale: object_scale(&args.object_scale)?,
                 seed: args.seed,
                 partial_captions: 0.0,
+                colourless_captions: 0.0,
             };
             let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, false)?;
             let pattern = LoparPattern::official();

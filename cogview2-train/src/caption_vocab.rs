@@ -39,6 +39,7 @@ pub fn caption_corpus(multi_object_scenes: usize, seed: u64) -> Result<Vec<Strin
         max_objects: 3,
         languages: LanguageMix::English,
         combos: ComboSet::All,
+        ..SamplerConfig::default()
     })?;
     for _ in 0..multi_object_scenes {
         let scene = sampler.sample_scene()?;

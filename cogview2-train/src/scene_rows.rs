@@ -49,6 +49,9 @@ pub struct SceneDataConfig {
     /// Share of scenes whose captions leave out the positions, the background or both (a third each), so that a
     /// model trained on them draws prompts such as `a red circle`; 0 keeps every caption complete.
     pub partial_captions: f64,
+    /// Share of scenes whose captions leave out the objects' colours (drawn apart from `partial_captions`), so that
+    /// shape words are also learnt apart from any colour; 0 keeps every colour.
+    pub colourless_captions: f64,
 }
 
 impl SceneDataConfig {
@@ -62,6 +65,7 @@ impl SceneDataConfig {
             compress_rate: 8,
             encode_batch: 16,
             partial_captions: 0.0,
+            colourless_captions: 0.0,
         }
     }
 
@@ -136,12 +140,17 @@ pub fn encode_scenes(
         size: lo_px,
         ..config.sampler
     })?;
-    if !(0.0..=1.0).contains(&config.partial_captions) {
-        return Err(TrainError::InvalidConfig(format!("partial_captions {} is not in [0, 1]", config.partial_captions)));
+    let shares = [("partial_captions", config.partial_captions), ("colourless_captions", config.colourless_captions)];
+    for (name, share) in shares {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(TrainError::InvalidConfig(format!("{name} {share} is not in [0, 1]")));
+        }
     }
-    // Its own stream: the scenes do not depend on the caption draws.
+    // Own streams: the scenes do not depend on the caption draws, nor the partial captions on the colourless ones.
     let mut detail_rng = ChaCha8Rng::seed_from_u64(config.sampler.seed);
     detail_rng.set_stream(1);
+    let mut colour_rng = ChaCha8Rng::seed_from_u64(config.sampler.seed);
+    colour_rng.set_stream(2);
     let num_codes = i64::from(tokenizer.num_image_tokens());
     let mut out = Vec::with_capacity(config.count);
     while out.len() < config.count {
@@ -156,7 +165,9 @@ pub fn encode_scenes(
             checked_codes(encoder.encode(&render_all(hi_px)?)?, n, config.hi_grid, num_codes, "hi-res")?
         };
         for ((scene, lowres), hires) in scenes.iter().zip(lowres).zip(hires) {
-            let detail = caption_detail(&mut detail_rng, config.partial_captions);
+            let mut detail = caption_detail(&mut detail_rng, config.partial_captions);
+            let colourless = config.colourless_captions;
+            detail.colours = colourless == 0.0 || colour_rng.random::<f64>() >= colourless;
             let [english, chinese] = [Language::English, Language::Chinese].map(|language| {
                 let text = caption_with(scene, language, detail);
                 let ids: Vec<i64> = tokenizer.encode(&text).into_iter().map(i64::from).collect();
@@ -189,8 +200,8 @@ fn caption_detail(rng: &mut ChaCha8Rng, partial: f64) -> CaptionDetail {
         return CaptionDetail::FULL;
     }
     match rng.random_range(0..3) {
-        0 => CaptionDetail { positions: false, background: true },
-        1 => CaptionDetail { positions: true, background: false },
+        0 => CaptionDetail { positions: false, ..CaptionDetail::FULL },
+        1 => CaptionDetail { background: false, ..CaptionDetail::FULL },
         _ => CaptionDetail::OBJECTS_ONLY,
     }
 }

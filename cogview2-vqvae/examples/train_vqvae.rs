@@ -111,6 +111,7 @@ fn sampler(seed: u64, size: u32, max_objects: usize, combos: ComboSet) -> anyhow
         max_objects,
         languages: LanguageMix::English,
         combos,
+        ..SamplerConfig::default()
     })?)
 }
 

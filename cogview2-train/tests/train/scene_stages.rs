@@ -76,6 +76,7 @@ fn data_config(count: usize, seed: u64) -> SceneDataConfig {
             max_objects: 2,
             languages: LanguageMix::English,
             combos: ComboSet::Training,
+            ..SamplerConfig::default()
         },
         count,
         lo_grid: LO,
@@ -83,6 +84,7 @@ fn data_config(count: usize, seed: u64) -> SceneDataConfig {
         compress_rate: 8,
         encode_batch: 5,
         partial_captions: 0.0,
+        colourless_captions: 0.0,
     }
 }
 
@@ -162,6 +164,7 @@ fn tokenizer_stage_encodes_every_caption_including_held_out() {
         max_objects: 3,
         languages: LanguageMix::English,
         combos: ComboSet::HeldOut,
+        ..SamplerConfig::default()
     })
     .unwrap();
     for _ in 0..300 {
@@ -261,6 +264,30 @@ fn partial_captions_shorten_a_share_of_the_captions_only() {
     }
     assert!((15..=45).contains(&shortened), "{shortened} of 60 captions shortened at share 0.5");
     let bad = SceneDataConfig { partial_captions: 1.5, ..data_config(4, 7) };
+    assert!(encode_scenes(&bad, &tok, &stub_encode).is_err());
+}
+
+/// Colourless captions are shorter versions of a share of the captions; they are drawn apart from the partial
+/// captions, so the scenes, the codes and which captions are partial do not change.
+#[test]
+fn colourless_captions_drop_the_colours_of_a_share_of_the_captions_only() {
+    let tok = tokenizer();
+    let partial = SceneDataConfig { partial_captions: 0.5, ..data_config(60, 7) };
+    let coloured = encode_scenes(&partial, &tok, &stub_encode).unwrap();
+    let colourless =
+        encode_scenes(&SceneDataConfig { colourless_captions: 0.5, ..partial.clone() }, &tok, &stub_encode).unwrap();
+    let mut dropped = 0;
+    for (c, p) in coloured.iter().zip(&colourless) {
+        assert_eq!((&c.lowres, &c.hires), (&p.lowres, &p.hires));
+        if p.english == c.english {
+            assert_eq!(p.chinese, c.chinese, "both languages keep or drop the colours together");
+        } else {
+            dropped += 1;
+            assert!(p.english.len() < c.english.len() && p.chinese.len() < c.chinese.len());
+        }
+    }
+    assert!((15..=45).contains(&dropped), "{dropped} of 60 captions without colours at share 0.5");
+    let bad = SceneDataConfig { colourless_captions: -0.1, ..data_config(4, 7) };
     assert!(encode_scenes(&bad, &tok, &stub_encode).is_err());
 }
 

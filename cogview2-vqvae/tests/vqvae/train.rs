@@ -21,6 +21,7 @@ fn scenes(seed: u64, size: u32, n: usize) -> Vec<RgbImage> {
         max_objects: 2,
         languages: LanguageMix::English,
         combos: ComboSet::Training,
+        ..SamplerConfig::default()
     };
     SceneSampler::new(config).unwrap().take(n).map(|item| item.unwrap().image).collect()
 }
