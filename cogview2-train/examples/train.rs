@@ -103,14 +103,8 @@ struct RowsArgs {
     /// Objects per scene, at most.
     #[arg(long, default_value_t = 1)]
     max_objects: usize,
-    /// Side of each object's box as a fraction of its cell, drawn uniformly from `MIN,MAX` (within 0.1–1).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "MIN,MAX",
-        default_values_t = [cogview2_scenes::MIN_SCALE, cogview2_scenes::MAX_SCALE]
-    )]
-    object_scale: Vec<f32>,
+    #[command(flatten)]
+    object_scale: ObjectScaleArg,
     /// Share of scenes captioned without positions, background or both (so `a red circle` is a prompt the model
     /// knows); 0 keeps every caption complete.
     #[arg(long, default_value_t = 0.0)]
@@ -194,14 +188,8 @@ struct SrArgs {
     /// Objects per scene, at most.
     #[arg(long, default_value_t = 2)]
     max_objects: usize,
-    /// Side of each object's box as a fraction of its cell, drawn uniformly from `MIN,MAX` (within 0.1–1).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "MIN,MAX",
-        default_values_t = [cogview2_scenes::MIN_SCALE, cogview2_scenes::MAX_SCALE]
-    )]
-    object_scale: Vec<f32>,
+    #[command(flatten)]
+    object_scale: ObjectScaleArg,
     /// Steps to run in this invocation (one scene per step: the SR losses share the text across a batch).
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -520,11 +508,26 @@ struct SceneSpec {
     colourless_captions: f64,
 }
 
-/// `--object-scale MIN,MAX` as the sampler's range (the sampler checks the bounds).
-fn object_scale(values: &[f32]) -> Result<[f32; 2]> {
-    match values {
-        &[min, max] => Ok([min, max]),
-        _ => bail!("--object-scale takes two values, MIN,MAX (got {values:?})"),
+/// `--object-scale`, shared by the commands that draw scenes.
+#[derive(Args)]
+struct ObjectScaleArg {
+    /// Side of each object's box as a fraction of its cell, drawn uniformly from `MIN,MAX` (within 0.1–1).
+    #[arg(
+        long = "object-scale",
+        value_delimiter = ',',
+        value_name = "MIN,MAX",
+        default_values_t = [cogview2_scenes::MIN_SCALE, cogview2_scenes::MAX_SCALE]
+    )]
+    values: Vec<f32>,
+}
+
+impl ObjectScaleArg {
+    /// The sampler's range (the sampler checks the bounds).
+    fn range(&self) -> Result<[f32; 2]> {
+        match self.values[..] {
+            [min, max] => Ok([min, max]),
+            _ => bail!("--object-scale takes two values, MIN,MAX (got {:?})", self.values),
+        }
     }
 }
 
@@ -619,7 +622,7 @@ fn rows(args: RowsArgs) -> Result<()> {
         hi_grid: lo_grid,
         scenes: args.scenes,
         max_objects: args.max_objects,
-        object_scale: object_scale(&args.object_scale)?,
+        object_scale: args.object_scale.range()?,
         seed: args.seed,
         partial_captions: args.partial_captions,
         colourless_captions: args.colourless_captions,
@@ -678,7 +681,7 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 hi_grid: c.hi_grid,
                 scenes: args.scenes,
                 max_objects: args.max_objects,
-                object_scale: object_scale(&args.object_scale)?,
+                object_scale: args.object_scale.range()?,
                 seed: args.seed,
                 partial_captions: 0.0,
                 colourless_captions: 0.0,
@@ -705,7 +708,7 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 hi_grid: c.hi_grid,
                 scenes: args.scenes,
                 max_objects: args.max_objects,
-                object_scale: object_scale(&args.object_scale)?,
+                object_scale: args.object_scale.range()?,
                 seed: args.seed,
                 partial_captions: 0.0,
                 colourless_captions: 0.0,
