@@ -166,8 +166,8 @@ pub fn encode_scenes(
         };
         for ((scene, lowres), hires) in scenes.iter().zip(lowres).zip(hires) {
             let mut detail = caption_detail(&mut detail_rng, config.partial_captions);
-            let colourless = config.colourless_captions;
-            detail.colours = colourless == 0.0 || colour_rng.random::<f64>() >= colourless;
+            // A draw in [0, 1) keeps the colours always at share 0; the stream is the colourless draws' own.
+            detail.colours = colour_rng.random::<f64>() >= config.colourless_captions;
             let [english, chinese] = [Language::English, Language::Chinese].map(|language| {
                 let text = caption_with(scene, language, detail);
                 let ids: Vec<i64> = tokenizer.encode(&text).into_iter().map(i64::from).collect();
