@@ -10,6 +10,7 @@ mod render;
 mod sampler;
 mod scene;
 mod shape;
+mod stats;
 
 pub use analyze::{analyze, Analysis};
 pub use caption::{caption, caption_with, lexicon, CaptionDetail, parse_prompt, Language, Mention, Prompt};
@@ -23,3 +24,4 @@ pub use sampler::{
 };
 pub use scene::{Combo, Scene, SceneObject, MAX_OBJECTS, MAX_SCALE, MIN_SCALE, SCALE_LIMITS};
 pub use shape::Shape;
+pub use stats::{wilson_interval, PairedChange};
