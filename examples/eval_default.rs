@@ -90,14 +90,13 @@ struct Args {
     output_dir: PathBuf,
 }
 
-/// Hits of one scoring mode.
-#[derive(Default, Debug, Clone, Copy)]
+/// The scored attributes (each read right by the analyzer), in the order of [`Tally`]'s flags.
+const METRICS: [&str; 5] = ["colour", "shape", "colour_and_shape", "position", "all_three"];
+
+/// Per-prompt outcomes of one scoring mode (first sample or post-selected), one flag per [`METRICS`] entry.
+#[derive(Default, Debug, Clone)]
 struct Tally {
-    colour: usize,
-    shape: usize,
-    colour_and_shape: usize,
-    position: usize,
-    all: usize,
+    outcomes: Vec<[bool; 5]>,
 }
 
 impl Tally {
@@ -105,44 +104,38 @@ impl Tally {
     fn add(&mut self, image: &RgbImage, want: Combo) -> Result<Analysis> {
         let analysis = analyze(image)?;
         let found = analysis.combo();
-        let (colour_and_shape, all) = hits(&analysis, want);
-        self.colour += usize::from(found.colour == want.colour);
-        self.shape += usize::from(found.shape == want.shape);
-        self.colour_and_shape += usize::from(colour_and_shape);
-        self.position += usize::from(found.position == want.position);
-        self.all += usize::from(all);
+        let (colour, shape, position) =
+            (found.colour == want.colour, found.shape == want.shape, found.position == want.position);
+        self.outcomes.push([colour, shape, colour && shape, position, colour && shape && position]);
         Ok(analysis)
     }
 
-    fn json(&self, n: usize) -> serde_json::Value {
-        let pct = |k: usize| 100.0 * k as f64 / n.max(1) as f64;
-        let ci = |k: usize| wilson_interval(k, n).map(|x| 100.0 * x);
-        serde_json::json!({
-            "colour_pct": pct(self.colour),
-            "shape_pct": pct(self.shape),
-            "colour_and_shape_pct": pct(self.colour_and_shape),
-            "position_pct": pct(self.position),
-            "all_three_pct": pct(self.all),
-            "ci95_pct": {
-                "colour": ci(self.colour),
-                "shape": ci(self.shape),
-                "colour_and_shape": ci(self.colour_and_shape),
-                "position": ci(self.position),
-                "all_three": ci(self.all),
-            },
+    fn hits(&self, metric: usize) -> usize {
+        self.outcomes.iter().filter(|o| o[metric]).count()
+    }
+
+    fn pct(&self, metric: usize) -> f64 {
+        100.0 * self.hits(metric) as f64 / self.outcomes.len().max(1) as f64
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for (m, name) in METRICS.iter().enumerate() {
+            out.insert(format!("{name}_pct"), self.pct(m).into());
+        }
+        let ci = METRICS.iter().enumerate().map(|(m, name)| {
+            (name.to_string(), wilson_interval(self.hits(m), self.outcomes.len()).map(|x| 100.0 * x).to_vec().into())
+        });
+        out.insert("ci95_pct".into(), ci.collect::<serde_json::Map<_, _>>().into());
+        out.into()
+    }
+
+    /// Per metric, how `later` differs from `self` on the same prompts.
+    fn changes(&self, later: &Tally) -> [PairedChange; 5] {
+        std::array::from_fn(|m| {
+            PairedChange::from_pairs(self.outcomes.iter().zip(&later.outcomes).map(|(a, b)| (a[m], b[m])))
         })
     }
-}
-
-/// Whether an analysis has the wanted colour and shape, and whether it has all three attributes.
-fn hits(analysis: &Analysis, want: Combo) -> (bool, bool) {
-    let found = analysis.combo();
-    let colour_and_shape = found.colour == want.colour && found.shape == want.shape;
-    (colour_and_shape, colour_and_shape && found.position == want.position)
-}
-
-fn paired_json(change: PairedChange) -> serde_json::Value {
-    serde_json::json!({ "gained": change.gained, "lost": change.lost, "sign_test_p": change.p_value })
 }
 
 /// The codec's codes of `combo`'s plain scene rendered at `size` px.
@@ -277,8 +270,6 @@ fn main() -> Result<()> {
     let mut sheet = Vec::new();
     let mut seconds = Vec::new();
     let mut per_prompt = Vec::new();
-    // Per prompt: (first sample right, post-selected right), for the paired comparison of the two.
-    let (mut colour_and_shape_pairs, mut all_three_pairs) = (Vec::new(), Vec::new());
     let bar = indicatif::ProgressBar::new(cases.len() as u64);
     for (i, (combo, _, text)) in cases.iter().enumerate() {
         let request = Request {
@@ -310,9 +301,6 @@ fn main() -> Result<()> {
         let at = |im: &RgbImage| image::imageops::resize(im, args.analyze_size, args.analyze_size, FilterType::CatmullRom);
         let read = first.add(&at(&images[0]), *combo)?;
         let read_best = selected.add(&at(&best[0]), *combo)?;
-        let (first_hits, best_hits) = (hits(&read, *combo), hits(&read_best, *combo));
-        colour_and_shape_pairs.push((first_hits.0, best_hits.0));
-        all_three_pairs.push((first_hits.1, best_hits.1));
         per_prompt.push(serde_json::json!({ "prompt": text, "first_sample": read, "post_selected": read_best }));
         sheet.push(images[0].clone());
         sheet.push(best[0].clone());
@@ -321,8 +309,7 @@ fn main() -> Result<()> {
     bar.finish();
 
     let n = cases.len();
-    let post_selection =
-        (PairedChange::from_pairs(colour_and_shape_pairs), PairedChange::from_pairs(all_three_pairs));
+    let post_selection = first.changes(&selected);
     seconds.sort_by(f64::total_cmp);
     let median_s = seconds.get(n / 2).copied().unwrap_or(0.0);
     let report = serde_json::json!({
@@ -336,12 +323,12 @@ fn main() -> Result<()> {
         "ceiling_size": args.ceiling_size,
         "true_lowres": args.true_lowres,
         "recipe": recipe.as_ref().or(pipeline.model_recipe()),
-        "first_sample": first.json(n),
-        "post_selected": selected.json(n),
-        "post_selection_against_first_sample": {
-            "colour_and_shape": paired_json(post_selection.0),
-            "all_three": paired_json(post_selection.1),
-        },
+        "first_sample": first.json(),
+        "post_selected": selected.json(),
+        "post_selection_against_first_sample": METRICS.iter().zip(post_selection).map(|(name, c)| {
+            let change = serde_json::json!({ "gained": c.gained, "lost": c.lost, "sign_test_p": c.p_value });
+            (name.to_string(), change)
+        }).collect::<serde_json::Map<_, _>>(),
         "median_seconds_per_image_batch_1": median_s,
         "per_prompt": per_prompt,
     });
@@ -350,24 +337,23 @@ fn main() -> Result<()> {
         cogview2::vqvae::save_png(&grid, args.output_dir.join("samples.png"))?;
     }
     println!("{n} {:?} prompts (English and Chinese), analysed at {} px", args.split, args.analyze_size);
-    for (name, t) in [("first sample", first), ("post-selected", selected)] {
+    for (name, t) in [("first sample", &first), ("post-selected", &selected)] {
         println!(
             "{name:>14}: colour {:5.1}%  shape {:5.1}%  colour+shape {:5.1}%  position {:5.1}%  all three {:5.1}%",
-            100.0 * t.colour as f64 / n.max(1) as f64,
-            100.0 * t.shape as f64 / n.max(1) as f64,
-            100.0 * t.colour_and_shape as f64 / n.max(1) as f64,
-            100.0 * t.position as f64 / n.max(1) as f64,
-            100.0 * t.all as f64 / n.max(1) as f64
+            t.pct(0),
+            t.pct(1),
+            t.pct(2),
+            t.pct(3),
+            t.pct(4)
         );
-        let [lo, hi] = wilson_interval(t.colour_and_shape, n);
+        let [lo, hi] = wilson_interval(t.hits(2), n);
         println!("{:>14}  colour+shape 95 % interval {:.1}–{:.1}%", "", 100.0 * lo, 100.0 * hi);
     }
     if args.candidates > 1 && !args.codec_ceiling && !args.true_lowres {
-        let change = post_selection.0;
-        println!(
-            "post-selection against the first sample, colour+shape: gains {} prompts, loses {} (sign test p = {:.3})",
-            change.gained, change.lost, change.p_value
-        );
+        println!("post-selection against the first sample (prompts gained / lost, two-sided sign test):");
+        for (name, c) in METRICS.iter().zip(post_selection) {
+            println!("{name:>17}: +{} / -{} (p = {:.3})", c.gained, c.lost, c.p_value);
+        }
     }
     println!("median {median_s:.2} s per image (one sample, stage 1 through decode)");
     Ok(())
