@@ -352,7 +352,8 @@ fn main() -> Result<()> {
     if args.candidates > 1 && !args.codec_ceiling && !args.true_lowres {
         println!("post-selection against the first sample (prompts gained / lost, two-sided sign test):");
         for (name, c) in METRICS.iter().zip(post_selection) {
-            println!("{name:>17}: +{} / -{} (p = {:.3})", c.gained, c.lost, c.p_value);
+            let p = if c.p_value < 1e-3 { format!("{:.1e}", c.p_value) } else { format!("{:.3}", c.p_value) };
+            println!("{name:>17}: +{} / -{} (p = {p})", c.gained, c.lost);
         }
     }
     println!("median {median_s:.2} s per image (one sample, stage 1 through decode)");
