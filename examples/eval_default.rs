@@ -92,6 +92,8 @@ struct Args {
 
 /// The scored attributes (each read right by the analyzer), in the order of [`Tally`]'s flags.
 const METRICS: [&str; 5] = ["colour", "shape", "colour_and_shape", "position", "all_three"];
+/// Index of colour + shape (the measure) in [`METRICS`].
+const COLOUR_AND_SHAPE: usize = 2;
 
 /// Per-prompt outcomes of one scoring mode (first sample or post-selected), one flag per [`METRICS`] entry.
 #[derive(Default, Debug, Clone)]
@@ -346,7 +348,7 @@ fn main() -> Result<()> {
             t.pct(3),
             t.pct(4)
         );
-        let [lo, hi] = wilson_interval(t.hits(2), n);
+        let [lo, hi] = wilson_interval(t.hits(COLOUR_AND_SHAPE), n);
         println!("{:>14}  colour+shape 95 % interval {:.1}–{:.1}%", "", 100.0 * lo, 100.0 * hi);
     }
     if args.candidates > 1 && !args.codec_ceiling && !args.true_lowres {

@@ -3,7 +3,7 @@
 
 /// Wilson score interval of `hits` out of `n` at about 95 % confidence (z = 1.96), as fractions in [0, 1]. Unlike
 /// the normal approximation it stays inside [0, 1] and is not empty at 0 or `n` hits. `n == 0` gives `[0, 1]`
-/// (nothing is known).
+/// (nothing is known); `hits` above `n` counts as `n`.
 pub fn wilson_interval(hits: usize, n: usize) -> [f64; 2] {
     if n == 0 {
         return [0.0, 1.0];
