@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use burn::tensor::backend::Backend;
+use cogview2::LocalAttentionBackend;
 use clap::Parser;
 use cogview2::{image_grid, EditRegion, EditRequest, Pipeline, Style};
 
@@ -83,7 +83,7 @@ fn main() -> Result<()> {
     }
 }
 
-fn run<B: Backend>(args: &Args) -> Result<()> {
+fn run<B: LocalAttentionBackend>(args: &Args) -> Result<()> {
     let device = B::Device::default();
     let image =
         cogview2::vqvae::load_image(&args.image).with_context(|| format!("reading {}", args.image.display()))?;

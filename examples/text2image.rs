@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use burn::tensor::backend::Backend;
+use cogview2::LocalAttentionBackend;
 use clap::Parser;
 use cogview2::{image_grid, Pipeline, Request, Style};
 
@@ -108,7 +108,7 @@ fn stem(prompt: &str, index: usize) -> String {
     format!("{index:03}-{cleaned}")
 }
 
-fn run<B: Backend>(args: &Args) -> Result<()> {
+fn run<B: LocalAttentionBackend>(args: &Args) -> Result<()> {
     let device = B::Device::default();
     let dir = common::model_dir(args.model_dir.as_ref())?;
     let load = Instant::now();

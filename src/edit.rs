@@ -15,6 +15,7 @@
 //!    image goes once through the codec (encode + decode at `S`), as officially.
 
 use burn::tensor::backend::Backend;
+use cogview2_sr::LocalAttentionBackend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use cogview2_core::edit_geometry::{box_to_pixel_mask, crop_mask, downsample_mask, surrounding_box_crop, PixelBox};
 use cogview2_core::{complete_with, CompletionLayout};
@@ -136,7 +137,7 @@ pub struct EditTokens<B: Backend> {
     pub hires: Option<EditHires<B>>,
 }
 
-impl<B: Backend> Pipeline<B> {
+impl<B: LocalAttentionBackend> Pipeline<B> {
     /// Re-draws a region of an image to fit a prompt; one `S × S` image per sample of the batch.
     pub fn edit(&self, request: &EditRequest) -> Result<Vec<RgbImage>> {
         self.edit_with_progress(request, &mut |_| {})

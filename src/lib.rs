@@ -35,6 +35,7 @@ pub use cogview2_kernels as kernels;
 pub use cogview2_sr as sr;
 pub use cogview2_vqvae as vqvae;
 
+pub use cogview2_sr::LocalAttentionBackend;
 pub use cogview2_core::{CogLm, CogLmConfig, GenerationOptions, ImagePrompt, Sampler};
 pub use edit::{EditGeometry, EditHires, EditRegion, EditRequest, EditTokens};
 pub use error::{Error, Result};
@@ -44,10 +45,11 @@ pub use recipe::{Recipe, Style, OFFICIAL_CLUSTERS, OFFICIAL_IMAGE_TOKENS};
 /// The CPU backend used by the examples and tests (burn's Flex: faster than NdArray on these models).
 pub type CpuBackend = burn::backend::Flex;
 
-/// The CUDA backend (feature `cuda`).
+/// The CUDA backend (feature `cuda`): burn's `CubeBackend` on CUDA, where the local attention runs as the cubecl
+/// kernels of `cogview2-kernels`.
 #[cfg(feature = "cuda")]
-pub type CudaBackend = burn::backend::Cuda;
+pub type CudaBackend = cogview2_kernels::cube::CudaKernels;
 
-/// The wgpu backend (feature `wgpu`).
+/// The wgpu backend (feature `wgpu`), with the cubecl kernels as on CUDA.
 #[cfg(feature = "wgpu")]
-pub type WgpuBackend = burn::backend::Wgpu;
+pub type WgpuBackend = cogview2_kernels::cube::WgpuKernels;

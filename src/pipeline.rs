@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
+use cogview2_sr::LocalAttentionBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use cogview2_core::{
     caption_scores, generate_image_tokens, image_log_likelihood, rank_by_caption_score, ClusterTable, CogLm,
@@ -145,7 +146,7 @@ pub struct Pipeline<B: Backend> {
     pub(crate) device: B::Device,
 }
 
-impl<B: Backend> Pipeline<B> {
+impl<B: LocalAttentionBackend> Pipeline<B> {
     /// Checks that the models fit together (vocabularies, grids, special ids) and builds the pipeline.
     pub fn from_parts(parts: PipelineParts<B>, device: &B::Device) -> Result<Self> {
         let pipeline = Self {

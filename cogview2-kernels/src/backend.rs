@@ -1,13 +1,15 @@
 //! The backend extension trait (burn's custom-kernel pattern): every method defaults to the plain burn-ops
-//! reference; the cubecl backends override it with the kernels (`cube` module, features `wgpu` / `cuda`).
+//! reference; the CPU backends run the windowed parts as host loops (`host` module), the cubecl backends every
+//! method as kernels (`cube` module, features `wgpu` / `cuda`).
 
-use burn::backend::{Flex, NdArray};
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::{Autodiff, Flex, NdArray};
 use burn::tensor::{backend::Backend, Bool, Int, Tensor};
 
 use crate::error::Result;
 use crate::keys::{ExtraKeys, WindowKeys};
 use crate::lopar::{self, StepConfig};
-use crate::reference;
+use crate::{host, reference};
 
 /// A backend that runs CogView2's local attention. See [`crate::reference`] for the shapes and semantics.
 pub trait LocalAttentionBackend: Backend {
@@ -27,9 +29,29 @@ pub trait LocalAttentionBackend: Backend {
     }
 }
 
-impl LocalAttentionBackend for NdArray {}
+/// The CPU backends: the windowed scores and sums as host loops, the rest of the fused attention as burn ops.
+macro_rules! host_local_attention {
+    ($($backend:ty),*) => {$(
+        impl LocalAttentionBackend for $backend {
+            fn local_similar(q: Tensor<Self, 4>, k: Tensor<Self, 4>, kh: usize, kw: usize, causal: bool) -> Result<Tensor<Self, 4>> {
+                host::similar(&reference::similar_geometry(&q, &k, kh, kw, causal)?, q, k)
+            }
 
-impl LocalAttentionBackend for Flex {}
+            fn local_weighting(v: Tensor<Self, 4>, weights: Tensor<Self, 4>, kh: usize, kw: usize, causal: bool) -> Result<Tensor<Self, 4>> {
+                host::weighting(&reference::weighting_geometry(&v, &weights, kh, kw, causal)?, v, weights)
+            }
+
+            fn local_attention_fused(q: Tensor<Self, 4>, extra: Option<ExtraKeys<Self>>, local: WindowKeys<Self>) -> Result<Tensor<Self, 4>> {
+                reference::fused_with(&reference::WindowOps { similar: host::similar, weighting: host::weighting }, q, extra, local)
+            }
+        }
+    )*};
+}
+
+host_local_attention!(NdArray, Flex);
+
+/// Training differentiates through the burn-ops reference (the host loops and kernels have no backward pass).
+impl<B: Backend, C: CheckpointStrategy> LocalAttentionBackend for Autodiff<B, C> {}
 
 /// A backend that runs the LoPAR sampling step. See [`crate::lopar::step`].
 pub trait LoparBackend: Backend {

@@ -35,6 +35,14 @@ pub enum KernelError {
         /// What is wrong and how to fix it.
         what: String,
     },
+    /// The backend could not hand over or take back a tensor's values (host kernels).
+    #[error("{op}: reading the tensor's values failed: {message}")]
+    Backend {
+        /// The operation.
+        op: &'static str,
+        /// The backend's error, in words.
+        message: String,
+    },
 }
 
 /// Result with [`KernelError`].

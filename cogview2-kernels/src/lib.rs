@@ -5,6 +5,7 @@ pub mod backend;
 pub mod cube;
 pub mod error;
 pub mod geometry;
+mod host;
 pub mod keys;
 pub mod lopar;
 pub mod ops;

@@ -22,8 +22,7 @@ pub const OUT_OF_GRID: f32 = -10000.0;
 /// - `k`: `[Bk, C, h, w]`, `H % h == 0`, `W % w == 0`, `Bk ∈ {B, 1}`
 /// - output: `[B, H, W, P]`, `P = kh·kw` (or `kh·kw/2 + 1` causal); cells outside the key grid hold −10000.
 pub fn local_similar<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, kh: usize, kw: usize, causal: bool) -> Result<Tensor<B, 4>> {
-    let g = Geometry::new("local_similar", q.dims(), k.dims(), "k", Window::new(kh, kw, causal))?;
-    Ok(similar_checked(&g, q, k))
+    Ok(similar_checked(&similar_geometry(&q, &k, kh, kw, causal)?, q, k))
 }
 
 /// Probability-weighted sum of each query's window of values (`f_weighting`).
@@ -33,11 +32,21 @@ pub fn local_similar<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, kh: usize, kw
 /// - `weights`: `[B, H, W, P]` with `H % h == 0`, `W % w == 0`
 /// - output: `[B, C, H, W]`; window cells outside the value grid contribute nothing.
 pub fn local_weighting<B: Backend>(v: Tensor<B, 4>, weights: Tensor<B, 4>, kh: usize, kw: usize, causal: bool) -> Result<Tensor<B, 4>> {
+    Ok(weighting_checked(&weighting_geometry(&v, &weights, kh, kw, causal)?, v, weights))
+}
+
+/// Checks `local_similar`'s arguments.
+pub(crate) fn similar_geometry<B: Backend>(q: &Tensor<B, 4>, k: &Tensor<B, 4>, kh: usize, kw: usize, causal: bool) -> Result<Geometry> {
+    Geometry::new("local_similar", q.dims(), k.dims(), "k", Window::new(kh, kw, causal))
+}
+
+/// Checks `local_weighting`'s arguments.
+pub(crate) fn weighting_geometry<B: Backend>(v: &Tensor<B, 4>, weights: &Tensor<B, 4>, kh: usize, kw: usize, causal: bool) -> Result<Geometry> {
     let [batch, h, w, _] = weights.dims();
     let [_, channels, _, _] = v.dims();
     let g = Geometry::new("local_weighting", [batch, channels, h, w], v.dims(), "v", Window::new(kh, kw, causal))?;
     g.check_scores("local_weighting", "weights", weights.dims())?;
-    Ok(weighting_checked(&g, v, weights))
+    Ok(g)
 }
 
 /// Zero-pads a key/value grid so that every window offset is one in-bounds slice; returns it with the matching
@@ -98,25 +107,39 @@ pub(crate) fn weighting_checked<B: Backend>(g: &Geometry, v: Tensor<B, 4>, weigh
 /// - `local`: keys/values `[B or 1, C, h, w]` (self attention: `h, w = H, W`)
 /// - output: `[B, C, H, W]`
 pub fn local_attention_fused<B: Backend>(q: Tensor<B, 4>, extra: Option<ExtraKeys<B>>, local: WindowKeys<B>) -> Result<Tensor<B, 4>> {
+    let ops = WindowOps { similar: |g, q, k| Ok(similar_checked(g, q, k)), weighting: |g, v, p| Ok(weighting_checked(g, v, p)) };
+    fused_with(&ops, q, extra, local)
+}
+
+/// The windowed score and sum operations a fused attention is built from (the reference's or the host loops).
+pub(crate) struct WindowOps<B: Backend> {
+    /// `f_similar` on checked shapes.
+    pub similar: fn(&Geometry, Tensor<B, 4>, Tensor<B, 4>) -> Result<Tensor<B, 4>>,
+    /// `f_weighting` on checked shapes.
+    pub weighting: fn(&Geometry, Tensor<B, 4>, Tensor<B, 4>) -> Result<Tensor<B, 4>>,
+}
+
+/// [`local_attention_fused`] with the windowed parts computed by `ops`.
+pub(crate) fn fused_with<B: Backend>(ops: &WindowOps<B>, q: Tensor<B, 4>, extra: Option<ExtraKeys<B>>, local: WindowKeys<B>) -> Result<Tensor<B, 4>> {
     const OP: &str = "local_attention_fused";
     let query = q.dims();
     let [batch, channels, h, w] = query;
     let g_local = local.geometry(OP, query)?;
-    let s_local = similar_checked(&g_local, q.clone(), local.k);
+    let s_local = (ops.similar)(&g_local, q.clone(), local.k)?;
     let p_local_len = g_local.window.patch();
     let Some(extra) = extra else {
         let p = softmax(s_local, 3);
-        return Ok(weighting_checked(&g_local, local.v, p));
+        return (ops.weighting)(&g_local, local.v, p);
     };
     match extra {
         ExtraKeys::Window(cross) => {
             let g_cross = cross.geometry(OP, query)?;
             let n = g_cross.window.patch();
-            let s = similar_checked(&g_cross, q, cross.k);
+            let s = (ops.similar)(&g_cross, q, cross.k)?;
             let p = softmax(Tensor::cat(vec![s, s_local], 3), 3);
             let p_cross = p.clone().slice([0..batch, 0..h, 0..w, 0..n]);
             let p_local = p.slice([0..batch, 0..h, 0..w, n..n + p_local_len]);
-            Ok(weighting_checked(&g_cross, cross.v, p_cross) + weighting_checked(&g_local, local.v, p_local))
+            Ok((ops.weighting)(&g_cross, cross.v, p_cross)? + (ops.weighting)(&g_local, local.v, p_local)?)
         }
         ExtraKeys::Dense(text) => {
             let n = text.check(OP, query)?;
@@ -135,7 +158,7 @@ pub fn local_attention_fused<B: Backend>(q: Tensor<B, 4>, extra: Option<ExtraKey
             let p_text: Tensor<B, 3> = p.clone().slice([0..batch, 0..h, 0..w, 0..n]).reshape([batch, h * w, n]);
             let p_local = p.slice([0..batch, 0..h, 0..w, n..n + p_local_len]);
             let ctx_text = p_text.matmul(text.v).swap_dims(1, 2).reshape([batch, channels, h, w]);
-            Ok(ctx_text + weighting_checked(&g_local, local.v, p_local))
+            Ok(ctx_text + (ops.weighting)(&g_local, local.v, p_local)?)
         }
     }
 }

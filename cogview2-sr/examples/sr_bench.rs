@@ -17,7 +17,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use clap::Parser;
 use cogview2_core::Sampler;
-use cogview2_sr::{DsrModel, ItersrModel, LoparSchedule};
+use cogview2_sr::{DsrModel, ItersrModel, LocalAttentionBackend, LoparSchedule};
 use rand::SeedableRng;
 use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
@@ -71,7 +71,7 @@ fn mismatches(got: &[i64], want: Option<&Vec<i64>>) -> Option<usize> {
     want.map(|w| got.iter().zip(w).filter(|(a, b)| a != b).count())
 }
 
-fn run<B: Backend>(args: &Args, device: B::Device) -> Result<Vec<serde_json::Value>> {
+fn run<B: LocalAttentionBackend>(args: &Args, device: B::Device) -> Result<Vec<serde_json::Value>> {
     let inputs = read_ids(&args.dir.join("inputs.safetensors"))?;
     let reference = read_ids(&args.dir.join("reference_outputs.safetensors")).unwrap_or_default();
     let text = inputs.get("text_tokens").context("inputs.safetensors has no text_tokens")?;

@@ -2,14 +2,15 @@
 //! softmax over a second key set and its local window of hi-res keys (CogView2 `sr_pipeline/dsr_model.py`
 //! `sparse_attention_2d_light`, `itersr_model.py` `sparse_attention_2d_text`; reference-spec §5.3, §6.3).
 //!
-//! The windowed scores and sums are `cogview2-kernels`' `local_similar` / `local_weighting` (the official
-//! `f_similar` / `f_weighting`); out-of-grid window cells score −10000, as in the official kernel.
+//! The hi-res part is `cogview2-kernels`' fused `local_attention` (the official `f_similar` / `f_weighting` around
+//! one softmax), run by the backend's [`LocalAttentionBackend`]: host loops on the CPU backends, the cubecl kernel
+//! on wgpu / CUDA, the differentiable burn-ops reference under autodiff. Out-of-grid window cells score −10000, as
+//! in the official kernel.
 
-use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
-use cogview2_core::attention::{attention_probs, AttentionBias, MASKED_SCORE};
-use cogview2_kernels::{local_similar, local_weighting};
+use cogview2_core::attention::{attention_probs, AttentionBias};
+use cogview2_kernels::{local_attention, DenseKeys, ExtraKeys, LocalAttentionBackend, WindowKeys};
 
 use crate::error::Result;
 
@@ -25,28 +26,31 @@ pub struct LocalGeometry {
     pub self_window: [usize; 2],
 }
 
-/// `[batch, heads, H·W, d]` (raster order) → `[batch·heads, d, H, W]`, the kernels' NCHW layout.
+impl LocalGeometry {
+    /// The hi-res keys and values `[batch, heads, H·W, d]` as the self window of the fused attention.
+    fn keys<B: Backend>(&self, k: Tensor<B, 4>, v: Tensor<B, 4>) -> WindowKeys<B> {
+        let [sh, sw] = self.self_window;
+        WindowKeys::new(to_grid(k, self.hi_grid), to_grid(v, self.hi_grid), sh, sw)
+    }
+}
+
+/// `[batch, heads, H·W, d]` (raster order) → `[batch·heads, d, H, W]`, the kernels' NCHW layout, as a permuted
+/// view of the channel-last memory (the host loops and the kernels read it without another copy).
 fn to_grid<B: Backend>(x: Tensor<B, 4>, grid: [usize; 2]) -> Tensor<B, 4> {
     let [b, n, _, d] = x.dims();
-    x.swap_dims(2, 3).reshape([b * n, d, grid[0], grid[1]])
+    x.reshape([b * n, grid[0], grid[1], d]).permute([0, 3, 1, 2])
 }
 
 /// `[batch·heads, d, H, W]` → `[batch, heads, H·W, d]`.
 fn from_grid<B: Backend>(x: Tensor<B, 4>, batch: usize) -> Tensor<B, 4> {
     let [bn, d, h, w] = x.dims();
-    x.reshape([batch, bn / batch, d, h * w]).swap_dims(2, 3)
+    x.permute([0, 2, 3, 1]).reshape([batch, bn / batch, h * w, d])
 }
 
 /// Rows `range` of the sequence axis of `[batch, heads, seq, d]`.
 fn rows<B: Backend>(x: &Tensor<B, 4>, range: std::ops::Range<usize>) -> Tensor<B, 4> {
     let [b, n, _, d] = x.dims();
     x.clone().slice([0..b, 0..n, range, 0..d])
-}
-
-/// The last dimension of `[.., P]` split at `at`.
-fn split_last<B: Backend>(p: Tensor<B, 4>, at: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
-    let [a, b, c, total] = p.dims();
-    (p.clone().slice([0..a, 0..b, 0..c, 0..at]), p.slice([0..a, 0..b, 0..c, at..total]))
 }
 
 /// DSR attention of one layer.
@@ -60,7 +64,7 @@ fn split_last<B: Backend>(p: Tensor<B, 4>, at: usize) -> (Tensor<B, 4>, Tensor<B
 /// # Shapes
 /// - `level0`: `[batch, heads, t1, d]` each, `level1`: `[batch, heads, H·W, d]` each
 /// - output: `([batch, heads, t1, d], [batch, heads, H·W, d])`
-pub fn dsr_attention<B: Backend>(
+pub fn dsr_attention<B: LocalAttentionBackend>(
     level0: Qkv<B>,
     level1: Qkv<B>,
     mask0: &Tensor<B, 4>,
@@ -76,15 +80,9 @@ pub fn dsr_attention<B: Backend>(
 
     let lo = lo_grid[0] * lo_grid[1];
     let q = to_grid(q1.div_scalar((d as f64).sqrt()), local.hi_grid);
-    let k_lo = to_grid(rows(&k0, t1 - lo..t1), lo_grid);
-    let v_lo = to_grid(rows(&v0, t1 - lo..t1), lo_grid);
     let [ch, cw] = cross_window;
-    let [sh, sw] = local.self_window;
-    let cross = local_similar(q.clone(), k_lo, ch, cw, false)?;
-    let own = local_similar(q, to_grid(k1, local.hi_grid), sh, sw, false)?;
-    let (p_cross, p_self) = split_last(softmax(Tensor::cat(vec![cross, own], 3), 3), ch * cw);
-    let context1 = local_weighting(v_lo, p_cross, ch, cw, false)?
-        + local_weighting(to_grid(v1, local.hi_grid), p_self, sh, sw, false)?;
+    let cross = WindowKeys::new(to_grid(rows(&k0, t1 - lo..t1), lo_grid), to_grid(rows(&v0, t1 - lo..t1), lo_grid), ch, cw);
+    let context1 = local_attention(q, Some(ExtraKeys::Window(cross)), local.keys(k1, v1))?;
     Ok((context0, from_grid(context1, b)))
 }
 
@@ -97,26 +95,18 @@ pub fn dsr_attention<B: Backend>(
 /// # Shapes
 /// - `qkv`: `[batch, heads, text + H·W, d]` each; `text_key_mask`: `[1, 1, 1, text]`
 /// - output: `[batch, heads, text + H·W, d]` (per-head context, before the output projection)
-pub fn itersr_attention<B: Backend>(qkv: Qkv<B>, text_key_mask: &Tensor<B, 4>, local: LocalGeometry) -> Result<Tensor<B, 4>> {
+pub fn itersr_attention<B: LocalAttentionBackend>(qkv: Qkv<B>, text_key_mask: &Tensor<B, 4>, local: LocalGeometry) -> Result<Tensor<B, 4>> {
     let (q, k, v) = qkv;
     let [b, n, len, d] = q.dims();
     let t0 = text_key_mask.dims()[3];
-    let [hh, hw] = local.hi_grid;
     let (q0, k0, v0) = (rows(&q, 0..t0), rows(&k, 0..t0), rows(&v, 0..t0));
     let (q1, k1, v1) = (rows(&q, t0..len), rows(&k, t0..len), rows(&v, t0..len));
     let text_bias = AttentionBias { mask: Some(text_key_mask.clone().expand([1, 1, t0, t0])), log_weights: None };
     let context0 = attention_probs(q0, k0.clone(), &text_bias, None).matmul(v0.clone());
 
-    let q1 = q1.div_scalar((d as f64).sqrt());
-    // Text scores, masked as SAT does (`s·m − 10000·(1 − m)`); the zero log-attention bias is left out.
-    let mask = text_key_mask.clone().expand([b, n, hh * hw, t0]);
-    let s_text = q1.clone().matmul(k0.swap_dims(2, 3));
-    let s_text = s_text * mask.clone() + (mask - 1.0).mul_scalar(-MASKED_SCORE);
-    let [sh, sw] = local.self_window;
-    let own = local_similar(to_grid(q1, local.hi_grid), to_grid(k1, local.hi_grid), sh, sw, false)?;
-    let probs = softmax(Tensor::cat(vec![s_text.reshape([b * n, hh, hw, t0]), own], 3), 3);
-    let (p_text, p_self) = split_last(probs, t0);
-    let context_text = p_text.reshape([b, n, hh * hw, t0]).matmul(v0);
-    let context_self = from_grid(local_weighting(to_grid(v1, local.hi_grid), p_self, sh, sw, false)?, b);
-    Ok(Tensor::cat(vec![context0, context_text + context_self], 2))
+    let q1 = to_grid(q1.div_scalar((d as f64).sqrt()), local.hi_grid);
+    // Text keys masked as SAT does (`s·m − 10000·(1 − m)`); the zero log-attention bias is left out.
+    let text = DenseKeys { k: k0.reshape([b * n, t0, d]), v: v0.reshape([b * n, t0, d]), bias: None, mask: Some(text_key_mask.clone().reshape([1, t0])) };
+    let context1 = local_attention(q1, Some(ExtraKeys::Dense(text)), local.keys(k1, v1))?;
+    Ok(Tensor::cat(vec![context0, from_grid(context1, b)], 2))
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
+use cogview2_kernels::LocalAttentionBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use cogview2_core::attention::merge_heads;
 use cogview2_core::attention::split_qkv;
@@ -130,7 +131,10 @@ impl<B: Backend> DsrModel<B> {
         );
         Ok((layout, tokens))
     }
+}
 
+/// The forward passes, on a backend that runs the local attention.
+impl<B: LocalAttentionBackend> DsrModel<B> {
     /// Hidden states after the final LayerNorm of every slot and, when `keep_layers`, each layer's output.
     ///
     /// # Shapes

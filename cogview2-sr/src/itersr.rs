@@ -5,6 +5,7 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
+use cogview2_kernels::LocalAttentionBackend;
 use burn::tensor::{Bool, IndexingUpdateOp, Int, Tensor, TensorData};
 use cogview2_core::attention::merge_heads;
 use cogview2_core::{CogLm, SafetensorsWeights};
@@ -91,6 +92,10 @@ impl<B: Backend> ItersrModel<B> {
         ItersrLayout::new(self.config(), txt_len)
     }
 
+}
+
+/// The forward passes, on a backend that runs the local attention.
+impl<B: LocalAttentionBackend> ItersrModel<B> {
     /// Image logits of hi-res cells `rows` (all cells when `None`) for an input whose cells to re-sample already
     /// hold `<start_of_image>`. Text beyond `layout[0]` tokens is ignored, as officially.
     ///

@@ -18,3 +18,5 @@ pub use itersr::{ItersrMixins, ItersrModel, LoparStep};
 pub use layout::{DsrLayout, ItersrLayout};
 pub use lopar::{LoparPattern, LoparSchedule, OFFICIAL_PATTERN, OFFICIAL_TOP_K};
 pub use trunk::ExtraPositionEmbedding;
+/// The backends DSR and ITERSR run on: every burn backend with a local-attention implementation.
+pub use cogview2_kernels::LocalAttentionBackend;

@@ -12,7 +12,7 @@ use burn::optim::{AdamW, GradientsParams, Optimizer};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, ElementConversion, Int, Tensor, TensorData};
-use cogview2_sr::{DsrModel, ItersrModel, LoparPattern};
+use cogview2_sr::{DsrModel, ItersrModel, LocalAttentionBackend, LoparPattern};
 use rand::Rng;
 
 use crate::error::{Result, TrainError};
@@ -25,7 +25,7 @@ pub fn mean_cross_entropy<B: Backend>(logits: Tensor<B, 3>, targets: Tensor<B, 2
 
 /// DSR loss: mean cross-entropy of the hi-res tokens `[b, hi_rows·hi_cols]` given the text and low-res tokens
 /// `[b, lo_rows·lo_cols]`.
-pub fn dsr_loss<B: Backend>(
+pub fn dsr_loss<B: LocalAttentionBackend>(
     model: &DsrModel<B>,
     text: &[i64],
     lowres: Tensor<B, 2, Int>,
@@ -58,7 +58,7 @@ pub fn draw_lopar_level(rng: &mut impl Rng, pattern: &LoparPattern) -> Result<i8
 
 /// ITERSR loss: the cells of `masked` (row-major, one per hi-res cell) are replaced by `<start_of_image>`, and the
 /// model's predictions there are scored against `hires [b, cells]`.
-pub fn itersr_loss<B: Backend>(
+pub fn itersr_loss<B: LocalAttentionBackend>(
     model: &ItersrModel<B>,
     text: &[i64],
     hires: Tensor<B, 2, Int>,

@@ -17,9 +17,10 @@ use burn_cubecl::{tensor::CubeTensor, BoolElement, CubeBackend, CubeRuntime, Flo
 
 use crate::backend::{LocalAttentionBackend, LoparBackend};
 use crate::error::Result;
-use crate::geometry::{Geometry, Window};
+use crate::geometry::Window;
 use crate::keys::{ExtraKeys, WindowKeys};
 use crate::lopar::{self, StepConfig};
+use crate::reference;
 use fused_kernel::{EXTRA_DENSE, EXTRA_NONE, EXTRA_WINDOW};
 
 /// burn's wgpu backend without fusion: the kernels run on it (lavapipe in CI).
@@ -44,15 +45,12 @@ fn wrap<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement, const D
 
 impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> LocalAttentionBackend for CubeBackend<R, F, I, BT> {
     fn local_similar(q: Tensor<Self, 4>, k: Tensor<Self, 4>, kh: usize, kw: usize, causal: bool) -> Result<Tensor<Self, 4>> {
-        let g = Geometry::new("similar", q.dims(), k.dims(), "k", Window::new(kh, kw, causal))?;
+        let g = reference::similar_geometry(&q, &k, kh, kw, causal)?;
         Ok(wrap(launch::similar(&g, prim(q), prim(k))))
     }
 
     fn local_weighting(v: Tensor<Self, 4>, weights: Tensor<Self, 4>, kh: usize, kw: usize, causal: bool) -> Result<Tensor<Self, 4>> {
-        let [batch, h, w, _] = weights.dims();
-        let [_, channels, _, _] = v.dims();
-        let g = Geometry::new("weighting", [batch, channels, h, w], v.dims(), "v", Window::new(kh, kw, causal))?;
-        g.check_scores("weighting", "weights", weights.dims())?;
+        let g = reference::weighting_geometry(&v, &weights, kh, kw, causal)?;
         Ok(wrap(launch::weighting(&g, prim(v), prim(weights))))
     }
 
