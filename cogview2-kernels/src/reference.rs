@@ -111,12 +111,15 @@ pub fn local_attention_fused<B: Backend>(q: Tensor<B, 4>, extra: Option<ExtraKey
     fused_with(&ops, q, extra, local)
 }
 
+/// A windowed operation on checked shapes: `(geometry, query or values, keys or weights) → result`.
+pub(crate) type WindowOp<B> = fn(&Geometry, Tensor<B, 4>, Tensor<B, 4>) -> Result<Tensor<B, 4>>;
+
 /// The windowed score and sum operations a fused attention is built from (the reference's or the host loops).
 pub(crate) struct WindowOps<B: Backend> {
-    /// `f_similar` on checked shapes.
-    pub similar: fn(&Geometry, Tensor<B, 4>, Tensor<B, 4>) -> Result<Tensor<B, 4>>,
-    /// `f_weighting` on checked shapes.
-    pub weighting: fn(&Geometry, Tensor<B, 4>, Tensor<B, 4>) -> Result<Tensor<B, 4>>,
+    /// `f_similar`: `(geometry, q, k)` → scores.
+    pub similar: WindowOp<B>,
+    /// `f_weighting`: `(geometry, v, weights)` → context.
+    pub weighting: WindowOp<B>,
 }
 
 /// [`local_attention_fused`] with the windowed parts computed by `ops`.
