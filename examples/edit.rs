@@ -13,9 +13,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use cogview2::LocalAttentionBackend;
 use clap::Parser;
-use cogview2::{image_grid, EditRegion, EditRequest, Pipeline, Style};
+use cogview2::{image_grid, EditRegion, EditRequest, LocalAttentionBackend, Pipeline, Style};
 
 #[derive(Parser, Debug)]
 #[command(about = "Re-draw a region of an image from a prompt with CogView2")]

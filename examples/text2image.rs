@@ -18,9 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use cogview2::LocalAttentionBackend;
 use clap::Parser;
-use cogview2::{image_grid, Pipeline, Request, Style};
+use cogview2::{image_grid, LocalAttentionBackend, Pipeline, Request, Style};
 
 #[derive(Parser, Debug)]
 #[command(about = "Generate images from text with CogView2")]

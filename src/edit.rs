@@ -15,10 +15,10 @@
 //!    image goes once through the codec (encode + decode at `S`), as officially.
 
 use burn::tensor::backend::Backend;
-use cogview2_sr::LocalAttentionBackend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use cogview2_core::edit_geometry::{box_to_pixel_mask, crop_mask, downsample_mask, surrounding_box_crop, PixelBox};
 use cogview2_core::{complete_with, CompletionLayout};
+use cogview2_sr::LocalAttentionBackend;
 use cogview2_vqvae::image_io::resize_bilinear;
 use cogview2_vqvae::resize_and_center_crop;
 use image::imageops::FilterType;

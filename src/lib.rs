@@ -42,7 +42,8 @@ pub use error::{Error, Result};
 pub use pipeline::{image_grid, ImageTokens, Pipeline, PipelineParts, Progress, Request, Stage, COMPRESS_RATE};
 pub use recipe::{Recipe, Style, OFFICIAL_CLUSTERS, OFFICIAL_IMAGE_TOKENS};
 
-/// The CPU backend used by the examples and tests (burn's Flex: faster than NdArray on these models).
+/// The CPU backend used by the examples and tests (burn's Flex: the faster one for stage 1; NdArray runs DSR and
+/// ITERSR 1.6–1.9× faster since their local attention became host loops, see `docs/performance.md`).
 pub type CpuBackend = burn::backend::Flex;
 
 /// The CUDA backend (feature `cuda`): burn's `CubeBackend` on CUDA, where the local attention runs as the cubecl

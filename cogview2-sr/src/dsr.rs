@@ -6,11 +6,11 @@ use std::path::Path;
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
-use cogview2_kernels::LocalAttentionBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use cogview2_core::attention::merge_heads;
 use cogview2_core::attention::split_qkv;
 use cogview2_core::{ClusterTable, CogLm, DeviceSampler, SafetensorsWeights, Sampler};
+use cogview2_kernels::LocalAttentionBackend;
 use rand::RngCore;
 
 use crate::attention::{dsr_attention, LocalGeometry};

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
-use cogview2_kernels::LocalAttentionBackend;
 use burn::tensor::{Bool, IndexingUpdateOp, Int, Tensor, TensorData};
 use cogview2_core::attention::merge_heads;
 use cogview2_core::{CogLm, SafetensorsWeights};
+use cogview2_kernels::LocalAttentionBackend;
 use rand::RngCore;
 
 use crate::attention::{itersr_attention, LocalGeometry};
@@ -91,7 +91,6 @@ impl<B: Backend> ItersrModel<B> {
     pub fn layout(&self, txt_len: usize) -> ItersrLayout {
         ItersrLayout::new(self.config(), txt_len)
     }
-
 }
 
 /// The forward passes, on a backend that runs the local attention.
