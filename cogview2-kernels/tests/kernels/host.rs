@@ -25,11 +25,7 @@ impl<B: LocalAttentionBackend> Ops<B> for Dispatch {
 }
 
 fn fixture_run<B: LocalAttentionBackend>(backend: &str) {
-    let device = B::Device::default();
-    let cases = crate::common::check_cases::<B>(&Dispatch, &device);
-    let dsr = crate::common::check_dsr::<B>(&Dispatch, &device);
-    let itersr = crate::common::check_itersr::<B>(&Dispatch, &device);
-    eprintln!("host loops on {backend}: max |err| scores/out {cases:e}, dsr context1 {dsr:e}, itersr context {itersr:e}");
+    crate::common::check_fixture::<B>(&Dispatch, &format!("host loops on {backend}"), &Default::default());
 }
 
 #[test]

@@ -33,11 +33,7 @@ impl Ops<Gpu> for Kernels {
 
 #[test]
 fn kernels_match_fixture() {
-    let device = Default::default();
-    let cases = crate::common::check_cases::<Gpu>(&Kernels, &device);
-    let dsr = crate::common::check_dsr::<Gpu>(&Kernels, &device);
-    let itersr = crate::common::check_itersr::<Gpu>(&Kernels, &device);
-    eprintln!("kernels on wgpu: max |err| scores/out {cases:e}, dsr context1 {dsr:e}, itersr context {itersr:e}");
+    crate::common::check_fixture::<Gpu>(&Kernels, "kernels on wgpu", &Default::default());
 }
 
 fn to_gpu<const D: usize>(t: &Tensor<Cpu, D>) -> Tensor<Gpu, D> {

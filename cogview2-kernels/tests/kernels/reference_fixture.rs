@@ -21,11 +21,7 @@ impl<B: Backend> Ops<B> for Reference {
 }
 
 fn run<B: Backend>(backend: &str) {
-    let device = B::Device::default();
-    let cases = crate::common::check_cases::<B>(&Reference, &device);
-    let dsr = crate::common::check_dsr::<B>(&Reference, &device);
-    let itersr = crate::common::check_itersr::<B>(&Reference, &device);
-    eprintln!("reference on {backend}: max |err| scores/out {cases:e}, dsr context1 {dsr:e}, itersr context {itersr:e}");
+    crate::common::check_fixture::<B>(&Reference, &format!("reference on {backend}"), &Default::default());
 }
 
 #[test]

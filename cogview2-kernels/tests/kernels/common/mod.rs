@@ -52,6 +52,14 @@ pub trait Ops<B: Backend> {
     fn fused(&self, q: Tensor<B, 4>, extra: Option<ExtraKeys<B>>, local: WindowKeys<B>) -> Tensor<B, 4>;
 }
 
+/// Every fixture check of `ops` (the four cases, the DSR and ITERSR contexts); prints the worst errors under `label`.
+pub fn check_fixture<B: Backend>(ops: &impl Ops<B>, label: &str, device: &B::Device) {
+    let cases = check_cases::<B>(ops, device);
+    let dsr = check_dsr::<B>(ops, device);
+    let itersr = check_itersr::<B>(ops, device);
+    eprintln!("{label}: max |err| scores/out {cases:e}, dsr context1 {dsr:e}, itersr context {itersr:e}");
+}
+
 /// Checks every `*.scores` and `*.out` (out = weighting(v, softmax(scores))); returns the worst error.
 pub fn check_cases<B: Backend>(ops: &impl Ops<B>, device: &B::Device) -> f32 {
     let io = fixture();
