@@ -55,10 +55,10 @@ pub(crate) fn similar<B: Backend>(g: &Geometry, q: Tensor<B, 4>, k: Tensor<B, 4>
         let keys = &k[if g.key_batch == 1 { 0 } else { b } * khw * c..][..khw * c];
         for y in 0..g.h {
             for x in 0..g.w {
-                let cell = y * g.w + x;
+                let (cell, cy, cx) = (y * g.w + x, y / g.ah(), x / g.aw());
                 let query = &q[(b * hw + cell) * c..][..c];
                 for (t, s) in out[cell * patch..][..patch].iter_mut().enumerate() {
-                    *s = match window_cell(g, y / g.ah(), x / g.aw(), t) {
+                    *s = match window_cell(g, cy, cx, t) {
                         Some(kc) => dot(query, &keys[kc * c..][..c]),
                         None => OUT_OF_GRID,
                     };
@@ -80,11 +80,11 @@ pub(crate) fn weighting<B: Backend>(g: &Geometry, v: Tensor<B, 4>, weights: Tens
         let values = &v[if g.key_batch == 1 { 0 } else { b } * khw * c..][..khw * c];
         for y in 0..g.h {
             for x in 0..g.w {
-                let cell = y * g.w + x;
+                let (cell, cy, cx) = (y * g.w + x, y / g.ah(), x / g.aw());
                 let acc = &mut out[cell * c..][..c];
                 for (t, &p) in p[(b * hw + cell) * patch..][..patch].iter().enumerate() {
                     // Out-of-grid cells add nothing, as the official kernel skips them.
-                    if let Some(kc) = window_cell(g, y / g.ah(), x / g.aw(), t) {
+                    if let Some(kc) = window_cell(g, cy, cx, t) {
                         for (a, v) in acc.iter_mut().zip(&values[kc * c..][..c]) {
                             *a += p * v;
                         }
