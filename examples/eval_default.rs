@@ -98,7 +98,7 @@ const COLOUR_AND_SHAPE: usize = 2;
 /// Per-prompt outcomes of one scoring mode (first sample or post-selected), one flag per [`METRICS`] entry.
 #[derive(Default, Debug, Clone)]
 struct Tally {
-    outcomes: Vec<[bool; 5]>,
+    outcomes: Vec<[bool; METRICS.len()]>,
 }
 
 impl Tally {
@@ -133,7 +133,7 @@ impl Tally {
     }
 
     /// Per metric, how `later` differs from `self` on the same prompts.
-    fn changes(&self, later: &Tally) -> [PairedChange; 5] {
+    fn changes(&self, later: &Tally) -> [PairedChange; METRICS.len()] {
         std::array::from_fn(|m| {
             PairedChange::from_pairs(self.outcomes.iter().zip(&later.outcomes).map(|(a, b)| (a[m], b[m])))
         })
