@@ -2,8 +2,8 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
-use burn::tensor::backend::Backend;
 use burn::tensor::activation::sigmoid;
+use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use crate::error::Result;
