@@ -86,12 +86,14 @@ mod tests {
     use super::*;
     use burn::backend::NdArray;
 
+    /// Inputs from the saturated tails (±100, ±12) through the curved middle.
+    const XS: [f32; 9] = [-100.0, -12.0, -3.0, -0.5, 0.0, 0.7, 2.5, 12.0, 100.0];
+
     #[test]
     fn gelu_matches_the_sat_formula() {
         let device = Default::default();
-        let xs = [-100.0f32, -12.0, -3.0, -0.5, 0.0, 0.7, 2.5, 12.0, 100.0];
-        let out = gelu_tanh(Tensor::<NdArray, 1>::from_floats(xs, &device)).into_data();
-        for (x, y) in xs.iter().zip(out.as_slice::<f32>().unwrap()) {
+        let out = gelu_tanh(Tensor::<NdArray, 1>::from_floats(XS, &device)).into_data();
+        for (x, y) in XS.iter().zip(out.as_slice::<f32>().unwrap()) {
             let x = *x as f64;
             let want = 0.5 * x * (1.0 + (0.7978845608028654 * x * (1.0 + 0.044715 * x * x)).tanh());
             assert!((*y as f64 - want).abs() < 1e-6 * want.abs().max(1.0), "gelu({x}) = {y}, want {want}");
@@ -102,11 +104,10 @@ mod tests {
     fn gelu_gradient_is_finite_and_matches_the_derivative() {
         type Ad = burn::backend::Autodiff<NdArray>;
         let device = Default::default();
-        let xs = [-100.0f32, -12.0, -3.0, -0.5, 0.0, 0.7, 2.5, 12.0, 100.0];
-        let x = Tensor::<Ad, 1>::from_floats(xs, &device).require_grad();
+        let x = Tensor::<Ad, 1>::from_floats(XS, &device).require_grad();
         let grads = gelu_tanh(x.clone()).sum().backward();
         let dx = x.grad(&grads).unwrap().into_data();
-        for (x, g) in xs.iter().zip(dx.as_slice::<f32>().unwrap()) {
+        for (x, g) in XS.iter().zip(dx.as_slice::<f32>().unwrap()) {
             let x = *x as f64;
             let c = 0.7978845608028654;
             let u = c * x * (1.0 + 0.044715 * x * x);
