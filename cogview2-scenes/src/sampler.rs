@@ -87,6 +87,11 @@ pub struct SamplerConfig {
     /// [`SCALE_LIMITS`]. Larger objects give a small code grid more codes per outline.
     #[serde(default = "default_object_scale")]
     pub object_scale: [f32; 2],
+    /// Share of scenes on the plain background of their first object ([`Scene::plain_background`]: white, black
+    /// for a white object) instead of a uniformly drawn one, in [0, 1]. Plain scenes are what prompts without a
+    /// background ask for and what the evaluation draws; 0 keeps every background equally likely.
+    #[serde(default)]
+    pub plain_background: f32,
 }
 
 fn default_object_scale() -> [f32; 2] {
@@ -103,6 +108,7 @@ impl Default for SamplerConfig {
             languages: LanguageMix::Mixed { chinese: 0.5 },
             combos: ComboSet::Training,
             object_scale: default_object_scale(),
+            plain_background: 0.0,
         }
     }
 }
@@ -126,6 +132,15 @@ pub struct SceneSampler {
     config: SamplerConfig,
     combos: Vec<Combo>,
     rng: ChaCha8Rng,
+    /// The plain-background draws' own stream, so that share 0 leaves the scene stream as it always was.
+    plain_rng: ChaCha8Rng,
+}
+
+/// Stream 1 of the seed (the scenes use stream 0).
+fn plain_stream(seed: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(1);
+    rng
 }
 
 impl SceneSampler {
@@ -149,13 +164,12 @@ impl SceneSampler {
         if !(SCALE_LIMITS[0] <= lo && lo <= hi && hi <= SCALE_LIMITS[1]) {
             return Err(ScenesError::ObjectScale { min: lo, max: hi });
         }
+        let mut shares = vec![("SamplerConfig::plain_background", config.plain_background)];
         if let LanguageMix::Mixed { chinese } = config.languages {
-            if !(0.0..=1.0).contains(&chinese) {
-                return Err(ScenesError::Probability {
-                    name: "LanguageMix::Mixed::chinese",
-                    value: chinese,
-                });
-            }
+            shares.push(("LanguageMix::Mixed::chinese", chinese));
+        }
+        if let Some(&(name, value)) = shares.iter().find(|(_, p)| !(0.0..=1.0).contains(p)) {
+            return Err(ScenesError::Probability { name, value });
         }
         let combos: Vec<Combo> = Combo::all().filter(|&c| config.combos.admits(c)).collect();
         tracing::debug!(
@@ -167,6 +181,7 @@ impl SceneSampler {
             config,
             combos,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
+            plain_rng: plain_stream(config.seed),
         })
     }
 
@@ -180,14 +195,18 @@ impl SceneSampler {
         let count = self
             .rng
             .random_range(self.config.min_objects..=self.config.max_objects);
-        let background = Colour::ALL[self.rng.random_range(0..Colour::ALL.len())];
+        let mut background = Colour::ALL[self.rng.random_range(0..Colour::ALL.len())];
+        // A draw in [0, 1) is never plain at share 0.
+        let plain = self.plain_rng.random::<f32>() < self.config.plain_background;
         let mut objects: Vec<SceneObject> = Vec::with_capacity(count);
-        for _ in 0..count {
+        for i in 0..count {
+            // On a plain scene the first object picks the background, so every colour stays drawable.
+            let free_colour = |c: &Combo| (plain && i == 0) || c.colour != background;
             let candidates: Vec<Combo> = self
                 .combos
                 .iter()
                 .copied()
-                .filter(|c| c.colour != background)
+                .filter(free_colour)
                 .filter(|c| objects.iter().all(|o| o.position != c.position))
                 .collect();
             if candidates.is_empty() {
@@ -198,6 +217,9 @@ impl SceneSampler {
                 )));
             }
             let combo = candidates[self.rng.random_range(0..candidates.len())];
+            if plain && i == 0 {
+                background = Scene::plain_background(combo.colour);
+            }
             let [lo, hi] = self.config.object_scale;
             let scale = self.rng.random_range(lo..=hi);
             // Keep a margin inside the cell so the anti-aliased fringe never crosses into a neighbour.

@@ -106,11 +106,7 @@ impl Scene {
     /// The plainest scene of `combo`: the object centred in its cell at a middle scale, on white (black for a
     /// white object). The scene a prompt naming only the combination is scored against.
     pub fn of_combo(combo: Combo) -> Self {
-        let background = if combo.colour == Colour::White {
-            Colour::Black
-        } else {
-            Colour::White
-        };
+        let background = Self::plain_background(combo.colour);
         let object = SceneObject {
             colour: combo.colour,
             shape: combo.shape,
@@ -121,6 +117,15 @@ impl Scene {
         Self {
             background,
             objects: vec![object],
+        }
+    }
+
+    /// The plain background behind an object of `colour`: white, black for a white object.
+    pub fn plain_background(colour: Colour) -> Colour {
+        if colour == Colour::White {
+            Colour::Black
+        } else {
+            Colour::White
         }
     }
 

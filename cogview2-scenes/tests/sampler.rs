@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use cogview2_scenes::{
     held_out_combos, is_held_out, training_combos, Colour, Combo, ComboSet, LanguageMix, Position,
-    SamplerConfig, SceneSampler, ScenesError, Shape, MAX_SCALE, MIN_SCALE,
+    SamplerConfig, Scene, SceneSampler, ScenesError, Shape, MAX_SCALE, MIN_SCALE,
 };
 
 fn config(seed: u64) -> SamplerConfig {
@@ -16,6 +16,7 @@ fn config(seed: u64) -> SamplerConfig {
         languages: LanguageMix::Mixed { chinese: 0.5 },
         combos: ComboSet::Training,
         object_scale: [MIN_SCALE, MAX_SCALE],
+        plain_background: 0.0,
     }
 }
 
@@ -115,6 +116,14 @@ fn bad_configs_are_typed_errors() {
     })
     .unwrap_err();
     assert!(matches!(err, ScenesError::Probability { .. }));
+    for plain_background in [-0.1, 1.5, f32::NAN] {
+        let err = SceneSampler::new(SamplerConfig {
+            plain_background,
+            ..config(0)
+        })
+        .unwrap_err();
+        assert!(matches!(err, ScenesError::Probability { .. }), "{plain_background}: {err}");
+    }
     for object_scale in [[0.9, 0.8], [0.05, 0.5], [0.5, 1.2], [f32::NAN, 0.9], [0.5, f32::NAN]] {
         let err = SceneSampler::new(SamplerConfig {
             object_scale,
@@ -141,6 +150,30 @@ fn object_scales_stay_in_the_configured_range() {
         // The draws cover the range rather than sitting at one end.
         let span = scales.iter().fold(f32::MIN, |a, &b| a.max(b)) - scales.iter().fold(f32::MAX, |a, &b| a.min(b));
         assert!(span >= 0.9 * (object_scale[1] - object_scale[0]), "{object_scale:?}: span {span}");
+    }
+}
+
+#[test]
+fn plain_backgrounds_take_their_share() {
+    let scenes = |plain_background| {
+        let mut sampler = SceneSampler::new(SamplerConfig {
+            plain_background,
+            ..config(5)
+        })
+        .expect("config");
+        (0..2000).map(|_| sampler.sample_scene().expect("scene")).collect::<Vec<_>>()
+    };
+    let is_plain = |s: &Scene| s.background == Scene::plain_background(s.objects[0].colour);
+    // Share 0 is the sampler as it was: a uniform background, plain for about one scene in eight.
+    let uniform = scenes(0.0);
+    let share = |v: &[Scene]| v.iter().filter(|s| is_plain(s)).count() as f64 / v.len() as f64;
+    assert!((0.08..0.18).contains(&share(&uniform)), "{}", share(&uniform));
+    for (p, lo, hi) in [(0.5, 0.5, 0.62), (1.0, 1.0, 1.0)] {
+        let v = scenes(p);
+        assert!((lo..=hi).contains(&share(&v)), "share {p}: {}", share(&v));
+        // Every scene still obeys the rules, white objects (on black) included.
+        assert!(v.iter().all(|s| s.validate().is_ok()));
+        assert!(v.iter().any(|s| s.objects[0].colour == Colour::White && s.background == Colour::Black));
     }
 }
 

@@ -104,7 +104,7 @@ struct RowsArgs {
     #[arg(long, default_value_t = 1)]
     max_objects: usize,
     #[command(flatten)]
-    object_scale: ObjectScaleArg,
+    look: SceneLookArgs,
     /// Share of scenes captioned without positions, background or both (so `a red circle` is a prompt the model
     /// knows); 0 keeps every caption complete.
     #[arg(long, default_value_t = 0.0)]
@@ -180,16 +180,16 @@ struct SrArgs {
     /// Scenes to train on.
     #[arg(long, default_value_t = 256)]
     scenes: usize,
-    /// Encoded scenes: read from this file when it exists (then --scenes, --max-objects, --object-scale, --seed
-    /// and --vqvae do not choose the data), else encoded and written there, so DSR, ITERSR and resumed runs encode
-    /// once.
+    /// Encoded scenes: read from this file when it exists (then --scenes, --max-objects, --object-scale,
+    /// --plain-background, --seed and --vqvae do not choose the data), else encoded and written there, so DSR,
+    /// ITERSR and resumed runs encode once.
     #[arg(long)]
     scene_cache: Option<PathBuf>,
     /// Objects per scene, at most.
     #[arg(long, default_value_t = 2)]
     max_objects: usize,
     #[command(flatten)]
-    object_scale: ObjectScaleArg,
+    look: SceneLookArgs,
     /// Steps to run in this invocation (one scene per step: the SR losses share the text across a batch).
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -503,14 +503,15 @@ struct SceneSpec {
     scenes: usize,
     max_objects: usize,
     object_scale: [f32; 2],
+    plain_background: f32,
     seed: u64,
     partial_captions: f64,
     colourless_captions: f64,
 }
 
-/// `--object-scale`, shared by the commands that draw scenes.
+/// How drawn scenes look: `--object-scale` and `--plain-background`, shared by the commands that draw scenes.
 #[derive(Args)]
-struct ObjectScaleArg {
+struct SceneLookArgs {
     /// Side of each object's box as a fraction of its cell, drawn uniformly from `MIN,MAX` (within 0.1–1).
     #[arg(
         long = "object-scale",
@@ -518,15 +519,19 @@ struct ObjectScaleArg {
         value_name = "MIN,MAX",
         default_values_t = [cogview2_scenes::MIN_SCALE, cogview2_scenes::MAX_SCALE]
     )]
-    values: Vec<f32>,
+    object_scale: Vec<f32>,
+    /// Share of scenes on the plain background (white; black behind a white object), the one prompts without a
+    /// background get; the rest draw their background uniformly. 0 draws every background uniformly.
+    #[arg(long, default_value_t = 0.0)]
+    plain_background: f32,
 }
 
-impl ObjectScaleArg {
-    /// The sampler's range (the sampler checks the bounds).
-    fn range(&self) -> Result<[f32; 2]> {
-        match self.values[..] {
+impl SceneLookArgs {
+    /// The sampler's scale range (the sampler checks the bounds).
+    fn object_scale(&self) -> Result<[f32; 2]> {
+        match self.object_scale[..] {
             [min, max] => Ok([min, max]),
-            _ => bail!("--object-scale takes two values, MIN,MAX (got {:?})", self.values),
+            _ => bail!("--object-scale takes two values, MIN,MAX (got {:?})", self.object_scale),
         }
     }
 }
@@ -567,6 +572,7 @@ fn scene_data(tokenizer: &IceTokenizer, vqvae: Option<&std::path::Path>, spec: &
             languages: LanguageMix::English,
             combos: ComboSet::Training,
             object_scale: spec.object_scale,
+            plain_background: spec.plain_background,
         },
         count: spec.scenes,
         lo_grid: spec.lo_grid,
@@ -622,7 +628,8 @@ fn rows(args: RowsArgs) -> Result<()> {
         hi_grid: lo_grid,
         scenes: args.scenes,
         max_objects: args.max_objects,
-        object_scale: args.object_scale.range()?,
+        object_scale: args.look.object_scale()?,
+        plain_background: args.look.plain_background,
         seed: args.seed,
         partial_captions: args.partial_captions,
         colourless_captions: args.colourless_captions,
@@ -681,7 +688,8 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 hi_grid: c.hi_grid,
                 scenes: args.scenes,
                 max_objects: args.max_objects,
-                object_scale: args.object_scale.range()?,
+                object_scale: args.look.object_scale()?,
+                plain_background: args.look.plain_background,
                 seed: args.seed,
                 partial_captions: 0.0,
                 colourless_captions: 0.0,
@@ -708,7 +716,8 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 hi_grid: c.hi_grid,
                 scenes: args.scenes,
                 max_objects: args.max_objects,
-                object_scale: args.object_scale.range()?,
+                object_scale: args.look.object_scale()?,
+                plain_background: args.look.plain_background,
                 seed: args.seed,
                 partial_captions: 0.0,
                 colourless_captions: 0.0,
