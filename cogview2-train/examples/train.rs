@@ -669,6 +669,23 @@ fn sr_trainer_config(args: &SrArgs) -> TrainerConfig {
     config
 }
 
+impl SrArgs {
+    /// The scenes an SR stage trains on, at its grids; captions always complete.
+    fn scene_spec(&self, lo_grid: [usize; 2], hi_grid: [usize; 2]) -> Result<SceneSpec> {
+        Ok(SceneSpec {
+            lo_grid,
+            hi_grid,
+            scenes: self.scenes,
+            max_objects: self.max_objects,
+            object_scale: self.look.object_scale()?,
+            plain_background: self.look.plain_background,
+            seed: self.seed,
+            partial_captions: 0.0,
+            colourless_captions: 0.0,
+        })
+    }
+}
+
 fn sr(args: SrArgs, stage: Stage) -> Result<()> {
     let device = Default::default();
     B::seed(&device, args.seed);
@@ -683,17 +700,7 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
                 }
             };
             let c = trainer.model().config().clone();
-            let spec = SceneSpec {
-                lo_grid: c.lo_grid,
-                hi_grid: c.hi_grid,
-                scenes: args.scenes,
-                max_objects: args.max_objects,
-                object_scale: args.look.object_scale()?,
-                plain_background: args.look.plain_background,
-                seed: args.seed,
-                partial_captions: 0.0,
-                colourless_captions: 0.0,
-            };
+            let spec = args.scene_spec(c.lo_grid, c.hi_grid)?;
             let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, true)?;
             run_sr(trainer, &args, &data, |m, _, text, s| {
                 let text = &text[..text.len().min(c.max_text_len())];
@@ -711,17 +718,7 @@ fn sr(args: SrArgs, stage: Stage) -> Result<()> {
             };
             let c = trainer.model().config().clone();
             // ITERSR has no low-res grid: render the low-res side at the hi-res grid (it is unused).
-            let spec = SceneSpec {
-                lo_grid: c.hi_grid,
-                hi_grid: c.hi_grid,
-                scenes: args.scenes,
-                max_objects: args.max_objects,
-                object_scale: args.look.object_scale()?,
-                plain_background: args.look.plain_background,
-                seed: args.seed,
-                partial_captions: 0.0,
-                colourless_captions: 0.0,
-            };
+            let spec = args.scene_spec(c.hi_grid, c.hi_grid)?;
             let data = cached_scene_data(&args, c.base.num_image_tokens, &spec, false)?;
             let pattern = LoparPattern::official();
             run_sr(trainer, &args, &data, |m, step, text, s| {
