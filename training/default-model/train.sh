@@ -13,9 +13,8 @@ CFG=training/default-model
 VQ_AE_STEPS=${VQ_AE_STEPS:-1200}
 VQ_PHASE1_STEPS=${VQ_PHASE1_STEPS:-1400}
 VQ_STEPS=${VQ_STEPS:-3000}
-COGLM_STEPS=${COGLM_STEPS:-3000}
-DSR_STEPS=${DSR_STEPS:-5000}
-ITERSR_STEPS=${ITERSR_STEPS:-5000}
+DSR_STEPS=${DSR_STEPS:-3500}
+ITERSR_STEPS=${ITERSR_STEPS:-4000}
 
 cargo build --release -p cogview2-vqvae --example train_vqvae
 cargo build --release -p cogview2-train --example train
@@ -41,26 +40,40 @@ $T/train to-f16 --input "$RUNS/vqvae/checkpoint/weights.safetensors" --out "$OUT
 $T/train clusters --codebook "$RUNS/vqvae/checkpoint/weights.safetensors" --tensor quantize.embed.weight --k 16 \
   --out "$OUT/cluster_label.npy"
 
-# 4. CogLM on 4×4-code rows of single-object scenes with the pretraining masking strategy; 30 % of the captions
-#    leave out the position, the background or both, so that prompts such as "a red circle" are known.
-$T/train rows --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" --lo-grid 4 --scenes 8192 --partial-captions 0.3 \
-  --out "$RUNS/rows.safetensors" --tokens-out "$RUNS/tokens.json"
-$T/train coglm --config $CFG/coglm.json --tokens "$RUNS/tokens.json" --data "$RUNS/rows.safetensors" \
-  --steps "$COGLM_STEPS" --batch-size 16 --lr 1e-3 --warmup 100 --checkpoint-every 500 \
-  --out-dir "$RUNS/coglm" --export-dir "$RUNS/export/coglm"
+# 4. CogLM on 10×10-code rows of single-object scenes with the pretraining masking strategy. 30 % of the captions
+#    leave out the position, the background or both, so that prompts such as "a red circle" are known; 80 % of the
+#    scenes are on the plain background (white; black behind a white object) that such prompts get, so that an
+#    outline's codes mostly pair the object's colour with one background. Three stretches, each from the last one's
+#    weights with a fresh optimiser: 3000 steps at lr 3e-3, 5000 more at 3e-3, 2500 more at 1e-3. A finished stretch
+#    (its export is there) is skipped on a rerun.
+$T/train rows --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" --lo-grid 10 --scenes 6144 --partial-captions 0.3 \
+  --object-scale 0.7,0.95 --plain-background 0.8 --seed 1234 --out "$RUNS/rows.safetensors" \
+  --tokens-out "$RUNS/tokens.json"
+coglm_stretch() { # name, steps, lr, warm-up, seed, then where its weights come from
+  local name=$1 steps=$2 lr=$3 warmup=$4 seed=$5
+  shift 5
+  [ -f "$RUNS/export/$name/weights.safetensors" ] && return
+  $T/train coglm "$@" --tokens "$RUNS/tokens.json" --data "$RUNS/rows.safetensors" --steps "$steps" --batch-size 16 \
+    --lr "$lr" --warmup "$warmup" --seed "$seed" --checkpoint-every 500 --out-dir "$RUNS/$name" \
+    --export-dir "$RUNS/export/$name"
+}
+coglm_stretch coglm-1 3000 3e-3 200 1234 --config "$CFG/coglm.json"
+coglm_stretch coglm-2 5000 3e-3 100 99 --init "$RUNS/export/coglm-1"
+coglm_stretch coglm 2500 1e-3 50 7 --init "$RUNS/export/coglm-2"
 
-# 5. DSR (4×4 → 12×12) and ITERSR (LoPAR re-masking on 12×12), side by side, both with their trunk initialised
-#    from the trained CogLM (a fresh DSR trunk learns to ignore its low-res input), on 4096 scenes encoded once
-#    (DSR writes the cache, ITERSR starts when it is there).
-SR_CACHE="$RUNS/sr-scenes-4096.safetensors"
+# 5. DSR (10×10 → 30×30) and ITERSR (LoPAR re-masking on 30×30), side by side, both with their trunk initialised
+#    from the trained CogLM (a fresh DSR trunk learns to ignore its low-res input), on 1024 scenes drawn as the rows
+#    and encoded once (DSR writes the cache, ITERSR starts when it is there).
+SR_CACHE="$RUNS/sr-scenes-1024.safetensors"
+SR_SCENES=(--scenes 1024 --max-objects 1 --object-scale 0.7,0.95 --plain-background 0.8 --scene-cache "$SR_CACHE")
 $T/train dsr --config $CFG/dsr.json --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" \
-  --init-coglm "$RUNS/export/coglm" --scenes 4096 --max-objects 1 --scene-cache "$SR_CACHE" --steps "$DSR_STEPS" \
-  --warmup 200 --checkpoint-every 500 --out-dir "$RUNS/dsr" --export-dir "$RUNS/export/dsr" &
+  --init-coglm "$RUNS/export/coglm" "${SR_SCENES[@]}" --steps "$DSR_STEPS" --warmup 200 --checkpoint-every 500 \
+  --out-dir "$RUNS/dsr" --export-dir "$RUNS/export/dsr" &
 dsr=$!
 until [ -f "$SR_CACHE" ]; do kill -0 $dsr 2>/dev/null || { wait $dsr; exit 1; }; sleep 10; done
 $T/train itersr --config $CFG/itersr.json --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" \
-  --init-coglm "$RUNS/export/coglm" --scenes 4096 --max-objects 1 --scene-cache "$SR_CACHE" \
-  --steps "$ITERSR_STEPS" --warmup 200 --checkpoint-every 500 --out-dir "$RUNS/itersr" --export-dir "$RUNS/export/itersr"
+  --init-coglm "$RUNS/export/coglm" "${SR_SCENES[@]}" --steps "$ITERSR_STEPS" --warmup 200 --checkpoint-every 500 \
+  --out-dir "$RUNS/itersr" --export-dir "$RUNS/export/itersr"
 wait $dsr
 
 # 6. Ship f16 copies of the transformer weights.
@@ -70,6 +83,6 @@ for stage in coglm dsr itersr; do
   $T/train to-f16 --input "$RUNS/export/$stage/weights.safetensors" --out "$OUT/$stage/weights.safetensors"
 done
 # 7. The model's sampling recipe: the official one with every top-k scaled to the same share of 512 codes in 16
-#    clusters (Recipe::scaled_to).
+#    clusters (Recipe::scaled_to), and attn_plus 0 (the 10×10 stage 1 draws positions better without it).
 cp $CFG/recipe.json "$OUT/recipe.json"
 du -sh "$OUT"
