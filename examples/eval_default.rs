@@ -7,13 +7,17 @@
 //! Each prompt is scored twice: one sample as drawn, and the best of `--candidates` samples by caption score
 //! (post-selection, before super-resolution). Each share comes with its Wilson 95 % interval, and post-selection
 //! with a paired sign test against the first samples of the same prompts (with 44 prompts one prompt is 2.3
-//! points, so a few points either way is noise). Results go to stdout and `OUT/eval.json`, pictures to `OUT/*.png`.
+//! points, so a few points either way is noise). `--draws N` scores every prompt N times with fresh seeds; the
+//! intervals and the test then count each draw as a sample (draws of one prompt are not fully independent, so the
+//! intervals are somewhat optimistic). Results go to stdout and `OUT/eval.json`, pictures (first draw) to
+//! `OUT/*.png`.
 //! `--likelihood` draws nothing: it reads how much the model prefers each true caption over captions that change
 //! one attribute, for the codes of the prompted scene.
 //!
 //! ```text
 //! cargo run --release --example eval_default
 //! cargo run --release --example eval_default -- --model-dir model --candidates 4 --output-dir eval-out
+//! cargo run --release --example eval_default -- --only-first-stage --draws 8 --split training
 //! cargo run --release --example eval_default -- --likelihood --split training
 //! ```
 
@@ -52,9 +56,13 @@ struct Args {
     /// Side of the image the analyzer reads.
     #[arg(long, default_value_t = 480)]
     analyze_size: u32,
-    /// Seed of the first prompt (prompt i uses seed + i).
+    /// Seed of the first prompt (prompt i of draw d uses seed + d · prompts + i).
     #[arg(long, default_value_t = 1234)]
     seed: u64,
+    /// Independent draws per prompt (each with its own seed and candidates); every share counts all of them, so
+    /// more draws narrow the intervals that sampling noise leaves (44 prompts alone leave about ±14 points).
+    #[arg(long, default_value_t = 1)]
+    draws: usize,
     /// Prompts to score: `held-out` (the combinations never seen in training: the evaluation) or `training` (every
     /// fourth seen combination, a set of similar size: for tuning a recipe without touching the held-out set).
     #[arg(long, value_enum, default_value_t = Split::HeldOut)]
@@ -244,6 +252,7 @@ fn main() -> Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
     anyhow::ensure!(args.candidates > 0, "--candidates must be at least 1");
+    anyhow::ensure!(args.draws > 0, "--draws must be at least 1");
     if let Some(size) = args.ceiling_size {
         anyhow::ensure!(size >= 8 && size % 8 == 0, "--ceiling-size {size} is not a positive multiple of 8");
     }
@@ -272,11 +281,13 @@ fn main() -> Result<()> {
     let mut sheet = Vec::new();
     let mut seconds = Vec::new();
     let mut per_prompt = Vec::new();
-    let bar = indicatif::ProgressBar::new(cases.len() as u64);
-    for (i, (combo, _, text)) in cases.iter().enumerate() {
+    let bar = indicatif::ProgressBar::new((cases.len() * args.draws) as u64);
+    let (cases, n_cases) = (&cases, cases.len());
+    let draws = (0..args.draws).flat_map(|d| cases.iter().enumerate().map(move |(i, case)| (d, d * n_cases + i, case)));
+    for (draw, index, (combo, _, text)) in draws {
         let request = Request {
             style: Style::None,
-            seed: args.seed + i as u64,
+            seed: args.seed + index as u64,
             only_first_stage: args.only_first_stage,
             recipe: recipe.clone(),
             ..Request::new(text.clone())
@@ -303,21 +314,24 @@ fn main() -> Result<()> {
         let at = |im: &RgbImage| image::imageops::resize(im, args.analyze_size, args.analyze_size, FilterType::CatmullRom);
         let read = first.add(&at(&images[0]), *combo)?;
         let read_best = selected.add(&at(&best[0]), *combo)?;
-        per_prompt.push(serde_json::json!({ "prompt": text, "first_sample": read, "post_selected": read_best }));
-        sheet.push(images[0].clone());
-        sheet.push(best[0].clone());
+        per_prompt.push(serde_json::json!({ "prompt": text, "draw": draw, "first_sample": read, "post_selected": read_best }));
+        if draw == 0 {
+            sheet.push(images[0].clone());
+            sheet.push(best[0].clone());
+        }
         bar.inc(1);
     }
     bar.finish();
 
-    let n = cases.len();
+    let n = cases.len() * args.draws;
     let post_selection = first.changes(&selected);
     seconds.sort_by(f64::total_cmp);
     let median_s = seconds.get(n / 2).copied().unwrap_or(0.0);
     let report = serde_json::json!({
         "model_dir": dir.display().to_string(),
         "split": format!("{:?}", args.split),
-        "prompts": n,
+        "prompts": cases.len(),
+        "draws": args.draws,
         "candidates": args.candidates,
         "analyze_size": args.analyze_size,
         "only_first_stage": args.only_first_stage,
@@ -338,7 +352,13 @@ fn main() -> Result<()> {
     if let Some(grid) = image_grid(&sheet, 8) {
         cogview2::vqvae::save_png(&grid, args.output_dir.join("samples.png"))?;
     }
-    println!("{n} {:?} prompts (English and Chinese), analysed at {} px", args.split, args.analyze_size);
+    println!(
+        "{} {:?} prompts (English and Chinese) × {} draws, analysed at {} px",
+        cases.len(),
+        args.split,
+        args.draws,
+        args.analyze_size
+    );
     for (name, t) in [("first sample", &first), ("post-selected", &selected)] {
         println!(
             "{name:>14}: colour {:5.1}%  shape {:5.1}%  colour+shape {:5.1}%  position {:5.1}%  all three {:5.1}%",

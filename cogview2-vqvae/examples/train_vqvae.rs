@@ -7,6 +7,7 @@
 //! cargo run --release -p cogview2-vqvae --example train_vqvae -- --out-dir model-out --resume --steps 900
 //! cargo run --release -p cogview2-vqvae --example train_vqvae -- --out-dir model-out --resume --steps 1500 --final-lr 2e-6
 //! cargo run --release -p cogview2-vqvae --example train_vqvae -- --init model/vqvae --seed 1 --out-dir tuned --steps 4500 --final-lr 2e-6
+//! cargo run --release -p cogview2-vqvae --example train_vqvae -- --init model/vqvae --decoder-only --size 80 --crops-per-batch 6 --out-dir dec
 //! cargo run --release -p cogview2-vqvae --example train_vqvae -- --out-dir model-out --eval
 //! ```
 //! Writes `OUT/checkpoint/{config.json, weights.safetensors, optimizer.bin, trainer.json}` (the weights load with
@@ -91,6 +92,22 @@ struct Args {
     /// Like --object-crops, with this many close-ups in every batch instead of half (weights the decode scale).
     #[arg(long, conflicts_with = "object_crops")]
     crops_per_batch: Option<usize>,
+    /// Object sizes of the training scenes as a share of their cell, e.g. the look the transformers were trained
+    /// on. Held-out scenes keep the default so that evaluations compare.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "MIN,MAX",
+        default_values_t = [cogview2_scenes::MIN_SCALE, cogview2_scenes::MAX_SCALE]
+    )]
+    object_scale: Vec<f32>,
+    /// Share of training scenes on the plain background of their object (white; black behind a white object).
+    #[arg(long, default_value_t = 0.0)]
+    plain_background: f32,
+    /// Train only the decoder on the codes of the frozen encoder and codebook (with --init): every image keeps
+    /// its codes, so transformers trained on the codec stay valid while it learns to draw, e.g., at 240 px.
+    #[arg(long, requires = "init")]
+    decoder_only: bool,
     /// Held-out scenes to evaluate on.
     #[arg(long, default_value_t = 256)]
     eval_images: usize,
@@ -103,8 +120,8 @@ struct Args {
     decay_from: Option<u64>,
 }
 
-fn sampler(seed: u64, size: u32, max_objects: usize, combos: ComboSet) -> anyhow::Result<SceneSampler> {
-    Ok(SceneSampler::new(SamplerConfig {
+fn sampler_config(seed: u64, size: u32, max_objects: usize, combos: ComboSet) -> SamplerConfig {
+    SamplerConfig {
         seed,
         size,
         min_objects: 1,
@@ -112,7 +129,18 @@ fn sampler(seed: u64, size: u32, max_objects: usize, combos: ComboSet) -> anyhow
         languages: LanguageMix::English,
         combos,
         ..SamplerConfig::default()
-    })?)
+    }
+}
+
+/// The training stream: `sampler_config` with the look of --object-scale and --plain-background.
+fn training_sampler(args: &Args, seed: u64, size: u32) -> anyhow::Result<SceneSampler> {
+    let mut config = sampler_config(seed, size, args.max_objects, ComboSet::Training);
+    config.object_scale = match args.object_scale[..] {
+        [min, max] => [min, max],
+        _ => bail!("--object-scale takes two values, MIN,MAX (got {:?})", args.object_scale),
+    };
+    config.plain_background = args.plain_background;
+    Ok(SceneSampler::new(config)?)
 }
 
 /// Seed of the held-out stream. Fixed, not derived from `--seed`, so that every run and every `--eval` scores the
@@ -121,7 +149,7 @@ const HELD_OUT_SEED: u64 = 0x5EED_E7A1;
 
 /// Held-out scenes from a stream of their own.
 fn held_out(args: &Args, size: u32) -> anyhow::Result<Vec<RgbImage>> {
-    let stream = sampler(HELD_OUT_SEED, size, args.max_objects, ComboSet::HeldOut)?;
+    let stream = SceneSampler::new(sampler_config(HELD_OUT_SEED, size, args.max_objects, ComboSet::HeldOut))?;
     stream.take(args.eval_images).map(|item| Ok(item?.image)).collect()
 }
 
@@ -206,6 +234,7 @@ fn main() -> anyhow::Result<()> {
             restart_threshold: if args.no_restarts { None } else { TrainConfig::default().restart_threshold },
             seed: args.seed,
             ae_warmup_steps: args.ae_warmup_steps,
+            decoder_only: args.decoder_only,
             ..TrainConfig::default()
         };
         match &args.init {
@@ -235,9 +264,8 @@ fn main() -> anyhow::Result<()> {
         None => 0,
     };
     let whole_per_batch = args.batch_size - crops_per_batch;
-    let mut scenes =
-        sampler(seed, args.size, args.max_objects, ComboSet::Training)?.skip(done as usize * whole_per_batch);
-    let mut close_ups = sampler(seed ^ 0xC105_E0B5, 3 * args.size, args.max_objects, ComboSet::Training)?
+    let mut scenes = training_sampler(&args, seed, args.size)?.skip(done as usize * whole_per_batch);
+    let mut close_ups = training_sampler(&args, seed ^ 0xC105_E0B5, 3 * args.size)?
         .skip(done as usize * crops_per_batch)
         .map(|item| object_cell(item?));
     // A resumed run continues the curve; a new one starts it afresh.

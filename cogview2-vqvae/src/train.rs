@@ -64,6 +64,11 @@ pub struct TrainConfig {
     /// error on a plateau that a falling rate gets below.
     #[serde(default)]
     pub lr_decay: Option<LrDecay>,
+    /// Train only the decoder, on the codes of the frozen encoder and codebook: every image keeps its codes, so
+    /// the transformers trained on them stay valid while the decoder learns to draw them better (e.g. at the
+    /// scale super-resolution decodes at).
+    #[serde(default)]
+    pub decoder_only: bool,
 }
 
 /// The learning rate falls from `TrainConfig::lr` at `from_step` to `final_lr` at `until_step` along a half
@@ -125,6 +130,7 @@ impl Default for TrainConfig {
             seed: 0,
             ae_warmup_steps: 0,
             lr_decay: None,
+            decoder_only: false,
         }
     }
 }
@@ -174,10 +180,14 @@ pub enum Bottleneck {
     Quantized,
     /// The encodings `z_e` themselves, no commitment term (autoencoder warm-up).
     Continuous,
+    /// The nearest codes with no gradient through them: only the decoder learns (the commitment term is still
+    /// measured but not part of `loss`).
+    Frozen,
 }
 
 /// Training forward of one level on normalised images (see the module docs). With
-/// [`Bottleneck::Continuous`] the commitment term is still measured but not part of `loss`.
+/// [`Bottleneck::Continuous`] and [`Bottleneck::Frozen`] the commitment term is still measured but not part of
+/// `loss`.
 ///
 /// # Shapes
 /// `normalized`: `[B, 3, H, W]`, H and W multiples of the cell size → reconstruction `[B, 3, H, W]`.
@@ -215,13 +225,14 @@ pub fn forward_level<B: Backend>(
         // Straight-through: the value of z_q, the gradient of z_e.
         Bottleneck::Quantized => z_e.clone() + (z_q - z_e.clone()).detach(),
         Bottleneck::Continuous => z_e.clone(),
+        Bottleneck::Frozen => z_q,
     };
     let quant = decoder_input.reshape([b, gh, gw, d]).permute([0, 3, 1, 2]);
     let reconstruction = decoder.forward(quant);
     let reconstruction_loss = (reconstruction.clone() - normalized).square().mean();
     let loss = match bottleneck {
         Bottleneck::Quantized => reconstruction_loss.clone() + commitment_loss.clone(),
-        Bottleneck::Continuous => reconstruction_loss.clone(),
+        Bottleneck::Continuous | Bottleneck::Frozen => reconstruction_loss.clone(),
     };
     Ok(LevelOutput { reconstruction, z_e, ids, reconstruction_loss, commitment_loss, loss })
 }
@@ -366,7 +377,14 @@ impl<B: AutodiffBackend> Trainer<B> {
     ) -> Result<Self> {
         let rate = CompressRate::try_from(config.compress_rate)?;
         config.validate()?;
-        let model = model.map(&mut Prepare { path: Vec::new() });
+        // Decoder-only: every other parameter is a constant to autodiff, so no graph is recorded for the encoder
+        // (a recorded graph that the backward pass never reaches is kept, and filled 24 GB in 60 steps).
+        let trained_decoder = config
+            .decoder_only
+            .then(|| model.decs.len().checked_sub(1 + rate.level()).map(|i| format!("decs.{i}.")))
+            .map(|prefix| prefix.ok_or(VqvaeError::BadCompressRate(rate.rate() as u32)))
+            .transpose()?;
+        let model = model.map(&mut Prepare { path: Vec::new(), trained_decoder });
         let optim = AdamWConfig::new().with_weight_decay(config.weight_decay as f32).init::<B, Hvqvae<B>>();
         Ok(Self { model, model_config, optim, config, rate, step, device: device.clone() })
     }
@@ -406,13 +424,18 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 
     /// One step on a batch of same-sized RGB images: forward, AdamW on the gradients, EMA codebook update,
-    /// dead-code restarts.
+    /// dead-code restarts (neither of the last two with [`TrainConfig::decoder_only`]).
     pub fn step(&mut self, images: &[RgbImage]) -> Result<StepStats> {
         let _span = tracing::debug_span!("vqvae_train_step", step = self.step + 1, batch = images.len()).entered();
         let q = self.model_config.params.quantize_config.params.clone();
         let target = normalize(images_to_tensor::<B>(images, &self.device)?);
-        let bottleneck =
-            if self.step < self.config.ae_warmup_steps { Bottleneck::Continuous } else { Bottleneck::Quantized };
+        let bottleneck = if self.config.decoder_only {
+            Bottleneck::Frozen
+        } else if self.step < self.config.ae_warmup_steps {
+            Bottleneck::Continuous
+        } else {
+            Bottleneck::Quantized
+        };
         let out = forward_level(&self.model, target, self.rate, q.commitment_cost, bottleneck)?;
         let loss = scalar(out.loss.clone())?;
         let lr = self.config.lr_at(self.step + 1);
@@ -431,12 +454,20 @@ impl<B: AutodiffBackend> Trainer<B> {
         let z_e = out.z_e.detach();
         let stats = ema::assignment(z_e.clone(), out.ids, q.n_embed);
         let usage = ema::usage(&ema::to_host(stats.counts.clone())?);
-        let codebook = codebook_of(&self.model).update(&stats, q.decay, q.eps);
-        let (codebook, restarted) = match self.config.restart_threshold {
-            Some(threshold) => ema::restart_dead_codes(codebook, z_e, threshold, q.decay, self.step, self.config.seed)?,
-            None => (codebook, 0),
-        };
-        self.model = with_codebook(self.model.clone(), codebook);
+        let mut restarted = 0;
+        if bottleneck != Bottleneck::Frozen {
+            let codebook = codebook_of(&self.model).update(&stats, q.decay, q.eps);
+            let codebook = match self.config.restart_threshold {
+                Some(threshold) => {
+                    let (codebook, n) =
+                        ema::restart_dead_codes(codebook, z_e, threshold, q.decay, self.step, self.config.seed)?;
+                    restarted = n;
+                    codebook
+                }
+                None => codebook,
+            };
+            self.model = with_codebook(self.model.clone(), codebook);
+        }
         if restarted > 0 {
             tracing::debug!(step = self.step, restarted, "dead codes re-seeded");
         }
@@ -448,7 +479,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             perplexity: usage.perplexity,
             used_codes: usage.used,
             restarted,
-            quantized: bottleneck == Bottleneck::Quantized,
+            quantized: bottleneck != Bottleneck::Continuous,
         })
     }
 
@@ -508,9 +539,12 @@ fn with_codebook<B: Backend>(mut model: Hvqvae<B>, codebook: EmaCodebook<B>) -> 
 
 /// Gives every parameter an id derived from its path, so optimiser state saved by one process maps onto the
 /// model rebuilt by another (fresh ids are random), and marks which parameters take gradients: everything but
-/// the codebook (also after [`load_safetensors`], whose tensors start untracked).
+/// the codebook (also after [`load_safetensors`], whose tensors start untracked), and with
+/// [`TrainConfig::decoder_only`] only the trained level's decoder.
 struct Prepare {
     path: Vec<String>,
+    /// With [`TrainConfig::decoder_only`], the name prefix of the one trained decoder (`decs.1.`).
+    trained_decoder: Option<String>,
 }
 
 impl<B: AutodiffBackend> ModuleMapper<B> for Prepare {
@@ -524,7 +558,8 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Prepare {
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let name = self.path.join(".");
-        let trainable = !CODEBOOK.contains(&name.as_str());
+        let trainable = !CODEBOOK.contains(&name.as_str())
+            && self.trained_decoder.as_ref().is_none_or(|prefix| name.starts_with(prefix.as_str()));
         let (_, tensor, mapper) = param.consume();
         Param::from_mapped_value(ParamId::from(fnv1a(&name)), tensor.set_require_grad(trainable), mapper)
     }

@@ -165,6 +165,44 @@ fn fine_tuning_starts_from_the_given_weights() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// Decoder-only fine-tuning keeps every code: the encoder and the codebook (embeddings and EMA buffers) do not
+/// move, so each image encodes to the same ids as before, while the decoder learns (its reconstruction of a fixed
+/// batch gets better and is the whole loss).
+#[test]
+fn decoder_only_fine_tuning_keeps_the_codes() {
+    let device = Default::default();
+    let mut trainer = Trainer::<Ad>::new(tiny(), train_config(11), &device).unwrap();
+    for seed in 0..3 {
+        trainer.step(&scenes(60 + seed, 16, 4)).unwrap();
+    }
+    let dir = tempdir("decoder-only");
+    trainer.save_checkpoint(&dir).unwrap();
+    let before = trainer.model().valid();
+    let config = TrainConfig { decoder_only: true, lr: 1e-3, ..train_config(12) };
+    let mut tuned = Trainer::<Ad>::from_weights(tiny(), dir.join("weights.safetensors"), config, &device).unwrap();
+    let batch = scenes(70, 16, 4);
+    let mut losses = Vec::new();
+    for _ in 0..20 {
+        let s = tuned.step(&batch).unwrap();
+        assert!(s.quantized && s.restarted == 0, "{s:?}");
+        assert_eq!(s.loss, s.reconstruction, "{s:?}");
+        losses.push(s.reconstruction);
+    }
+    assert!(losses[19] < 0.9 * losses[0], "the decoder did not learn: {losses:?}");
+    let after = tuned.model().valid();
+
+    let x = images_to_tensor::<NdArray>(&scenes(71, 16, 6), &device).unwrap();
+    let ids = before.encode(x.clone(), CompressRate::X8).unwrap();
+    assert_eq!(ids.to_data(), after.encode(x, CompressRate::X8).unwrap().to_data());
+    assert_eq!(before.quantize.embed.weight.val().to_data(), after.quantize.embed.weight.val().to_data());
+    assert_eq!(before.quantize.cluster_size.val().to_data(), after.quantize.cluster_size.val().to_data());
+    assert_eq!(before.quantize.embed_avg.val().to_data(), after.quantize.embed_avg.val().to_data());
+    let decoded_before = before.decode(ids.clone(), CompressRate::X8).unwrap();
+    let decoded_after = after.decode(ids, CompressRate::X8).unwrap();
+    assert!((decoded_before - decoded_after).abs().max().into_scalar() > 1e-3);
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// The decay holds the rate until `from_step`, halves the gap at the midpoint (a half cosine), reaches
 /// `final_lr` at `until_step` and stays there; a decay that ends before it starts, or rises, is refused.
 #[test]
