@@ -314,7 +314,8 @@ fn main() -> Result<()> {
         let at = |im: &RgbImage| image::imageops::resize(im, args.analyze_size, args.analyze_size, FilterType::CatmullRom);
         let read = first.add(&at(&images[0]), *combo)?;
         let read_best = selected.add(&at(&best[0]), *combo)?;
-        per_prompt.push(serde_json::json!({ "prompt": text, "draw": draw, "first_sample": read, "post_selected": read_best }));
+        let outcome = serde_json::json!({ "prompt": text, "draw": draw, "first_sample": read, "post_selected": read_best });
+        per_prompt.push(outcome);
         if draw == 0 {
             sheet.push(images[0].clone());
             sheet.push(best[0].clone());
