@@ -456,16 +456,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         let usage = ema::usage(&ema::to_host(stats.counts.clone())?);
         let mut restarted = 0;
         if bottleneck != Bottleneck::Frozen {
-            let codebook = codebook_of(&self.model).update(&stats, q.decay, q.eps);
-            let codebook = match self.config.restart_threshold {
-                Some(threshold) => {
-                    let (codebook, n) =
-                        ema::restart_dead_codes(codebook, z_e, threshold, q.decay, self.step, self.config.seed)?;
-                    restarted = n;
-                    codebook
-                }
-                None => codebook,
-            };
+            let mut codebook = codebook_of(&self.model).update(&stats, q.decay, q.eps);
+            if let Some(threshold) = self.config.restart_threshold {
+                (codebook, restarted) =
+                    ema::restart_dead_codes(codebook, z_e, threshold, q.decay, self.step, self.config.seed)?;
+            }
             self.model = with_codebook(self.model.clone(), codebook);
         }
         if restarted > 0 {
