@@ -231,9 +231,10 @@ struct CoglmArgs {
     /// Special ids as JSON (`SpecialTokens`); default: icetk's with --config, the demo ids without.
     #[arg(long)]
     tokens: Option<PathBuf>,
-    /// Token rows: a safetensors file with an I64 tensor `rows` [N, L]; default: synthetic rows.
+    /// Token rows: a safetensors file with an I64 tensor `rows` [N, L]; repeat it to train on several files (read
+    /// one after the other, all of one row length); default: synthetic rows.
     #[arg(long)]
-    data: Option<PathBuf>,
+    data: Vec<PathBuf>,
     /// Synthetic rows to generate when --data is not given.
     #[arg(long, default_value_t = 256)]
     synthetic_rows: usize,
@@ -344,12 +345,11 @@ fn coglm(args: CoglmArgs) -> Result<()> {
     let tokens = trainer.tokens().clone();
     let masking = masking_for(&tokens);
 
-    let rows: Box<dyn RowSource> = match &args.data {
-        Some(path) => Box::new(safetensors_rows(path)?),
-        None => {
-            let len = args.row_len.unwrap_or(if tokens.image_grid < 8 { 48 } else { 512 });
-            Box::new(InMemoryRows::synthetic(args.synthetic_rows, len, 0.25, &tokens, args.seed)?)
-        }
+    let rows = if args.data.is_empty() {
+        let len = args.row_len.unwrap_or(if tokens.image_grid < 8 { 48 } else { 512 });
+        InMemoryRows::synthetic(args.synthetic_rows, len, 0.25, &tokens, args.seed)?
+    } else {
+        InMemoryRows::concat(args.data.iter().map(safetensors_rows).collect::<cogview2_train::Result<Vec<_>>>()?)?
     };
     if rows.is_empty() {
         bail!("no training rows");

@@ -44,6 +44,20 @@ impl InMemoryRows {
         Ok(Self { rows })
     }
 
+    /// Joins row sets end to end (rows of several files, say); they must share one row length.
+    pub fn concat(sets: impl IntoIterator<Item = InMemoryRows>) -> Result<Self> {
+        let mut rows = Vec::new();
+        for set in sets {
+            if let (Some(have), Some(next)) = (rows.first().map(Vec::len), set.rows.first().map(Vec::len)) {
+                if have != next {
+                    return Err(TrainError::InvalidRow(format!("cannot join rows of {have} and {next} tokens")));
+                }
+            }
+            rows.extend(set.rows);
+        }
+        Self::new(rows)
+    }
+
     /// Random rows in the official layouts: a `text_share` of pure text rows, the others text–image rows with one
     /// or two captions (English ids `[first_english_id, first_chinese_id)`, Chinese `[first_chinese_id,
     /// end_chinese_id)`) and uniformly random image codes.
@@ -152,6 +166,17 @@ mod tests {
         std::fs::write(&path, safetensors::serialize([("rows", view)], &None).unwrap()).unwrap();
         assert!(matches!(safetensors_rows(&path), Err(TrainError::Safetensors { .. })));
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn concat_keeps_order_and_rejects_mixed_lengths() {
+        let a = InMemoryRows::new(vec![vec![1, 2], vec![3, 4]]).unwrap();
+        let b = InMemoryRows::new(vec![vec![5, 6]]).unwrap();
+        let joined = InMemoryRows::concat([a.clone(), InMemoryRows::new(vec![]).unwrap(), b]).unwrap();
+        assert_eq!(joined.len(), 3);
+        assert_eq!(joined.row(2).unwrap(), vec![5, 6]);
+        let c = InMemoryRows::new(vec![vec![7, 8, 9]]).unwrap();
+        assert!(matches!(InMemoryRows::concat([a, c]), Err(TrainError::InvalidRow(_))));
     }
 
     #[test]
