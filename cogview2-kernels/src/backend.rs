@@ -23,6 +23,12 @@ pub trait LocalAttentionBackend: Backend {
         reference::local_weighting(v, weights, kh, kw, causal)
     }
 
+    /// The transpose of the windowed sums (their gradient in keys / values): `u [B, C, H, W]`, `coeff [B, H, W, P]`
+    /// → `[Bk, C, h, w]` (`key_dims`).
+    fn local_scatter(u: Tensor<Self, 4>, coeff: Tensor<Self, 4>, key_dims: [usize; 4], kh: usize, kw: usize, causal: bool) -> Result<Tensor<Self, 4>> {
+        reference::local_scatter(u, coeff, key_dims, kh, kw, causal)
+    }
+
     /// Scores over `[extra | local window]`, one softmax, weighted sum: `q [B, C, H, W]` → `[B, C, H, W]`.
     fn local_attention_fused(q: Tensor<Self, 4>, extra: Option<ExtraKeys<Self>>, local: WindowKeys<Self>) -> Result<Tensor<Self, 4>> {
         reference::local_attention_fused(q, extra, local)
@@ -41,6 +47,10 @@ macro_rules! host_local_attention {
                 host::weighting(&reference::weighting_geometry(&v, &weights, kh, kw, causal)?, v, weights)
             }
 
+            fn local_scatter(u: Tensor<Self, 4>, coeff: Tensor<Self, 4>, key_dims: [usize; 4], kh: usize, kw: usize, causal: bool) -> Result<Tensor<Self, 4>> {
+                host::scatter(&reference::scatter_geometry(&u, &coeff, key_dims, kh, kw, causal)?, u, coeff)
+            }
+
             fn local_attention_fused(q: Tensor<Self, 4>, extra: Option<ExtraKeys<Self>>, local: WindowKeys<Self>) -> Result<Tensor<Self, 4>> {
                 reference::fused_with(&reference::WindowOps { similar: host::similar, weighting: host::weighting }, q, extra, local)
             }
@@ -50,8 +60,13 @@ macro_rules! host_local_attention {
 
 host_local_attention!(NdArray, Flex);
 
-/// Training differentiates through the burn-ops reference (the host loops and kernels have no backward pass).
-impl<B: Backend, C: CheckpointStrategy> LocalAttentionBackend for Autodiff<B, C> {}
+/// Training: the fused attention has its own backward pass built from the inner backend's windowed operations
+/// ([`crate::autodiff`]); the separate score and sum operations differentiate through the burn-ops reference.
+impl<B: LocalAttentionBackend, C: CheckpointStrategy> LocalAttentionBackend for Autodiff<B, C> {
+    fn local_attention_fused(q: Tensor<Self, 4>, extra: Option<ExtraKeys<Self>>, local: WindowKeys<Self>) -> Result<Tensor<Self, 4>> {
+        crate::autodiff::local_attention_fused(q, extra, local)
+    }
+}
 
 /// A backend that runs the LoPAR sampling step. See [`crate::lopar::step`].
 pub trait LoparBackend: Backend {

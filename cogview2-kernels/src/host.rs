@@ -96,3 +96,30 @@ pub(crate) fn weighting<B: Backend>(g: &Geometry, v: Tensor<B, 4>, weights: Tens
     // Written channel-last; handed back as an NCHW view of it.
     Ok(Tensor::<B, 4>::from_data(TensorData::new(out, [g.batch, g.h, g.w, c]), &device).permute([0, 3, 1, 2]))
 }
+
+/// [`crate::reference::local_scatter`] on the host; `g` is already checked against the shapes.
+pub(crate) fn scatter<B: Backend>(g: &Geometry, u: Tensor<B, 4>, coeff: Tensor<B, 4>) -> Result<Tensor<B, 4>> {
+    const OP: &str = "local_scatter";
+    let device = u.device();
+    let (c, hw, khw, patch) = (g.channels, g.h * g.w, g.kh_grid * g.kw_grid, g.window.patch());
+    let (u, coeff) = (channel_last(OP, u)?, values(OP, coeff)?);
+    // One key grid per query batch (summed afterwards when the keys are shared), so the tasks never share memory.
+    let mut out = vec![0f32; g.batch * khw * c];
+    out.par_chunks_mut(khw * c).enumerate().for_each(|(b, out)| {
+        for y in 0..g.h {
+            for x in 0..g.w {
+                let (cell, cy, cx) = (y * g.w + x, y / g.ah(), x / g.aw());
+                let query = &u[(b * hw + cell) * c..][..c];
+                for (t, &p) in coeff[(b * hw + cell) * patch..][..patch].iter().enumerate() {
+                    if let Some(kc) = window_cell(g, cy, cx, t) {
+                        for (a, u) in out[kc * c..][..c].iter_mut().zip(query) {
+                            *a += p * u;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    let out = Tensor::<B, 4>::from_data(TensorData::new(out, [g.batch, g.kh_grid, g.kw_grid, c]), &device).permute([0, 3, 1, 2]);
+    Ok(crate::reference::shared_key_sum(g, out))
+}

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod autodiff;
 pub mod backend;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub mod cube;
@@ -17,4 +18,4 @@ pub use error::{KernelError, Result};
 pub use geometry::{Geometry, Window};
 pub use keys::{DenseKeys, ExtraKeys, WindowKeys};
 pub use ops::{local_attention, lopar_step, similar, weighting};
-pub use reference::{local_attention_fused, local_similar, local_weighting, OUT_OF_GRID};
+pub use reference::{local_attention_fused, local_scatter, local_similar, local_weighting, OUT_OF_GRID};

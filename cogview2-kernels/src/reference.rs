@@ -10,7 +10,7 @@ use burn::tensor::{activation::softmax, backend::Backend, Tensor};
 
 use crate::error::Result;
 use crate::geometry::{Geometry, Window};
-use crate::keys::{ExtraKeys, WindowKeys};
+use crate::keys::{DenseKeys, ExtraKeys, WindowKeys};
 
 /// Score written for window cells outside the key grid (the official kernel's fill, not −∞).
 pub const OUT_OF_GRID: f32 = -10000.0;
@@ -33,6 +33,24 @@ pub fn local_similar<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, kh: usize, kw
 /// - output: `[B, C, H, W]`; window cells outside the value grid contribute nothing.
 pub fn local_weighting<B: Backend>(v: Tensor<B, 4>, weights: Tensor<B, 4>, kh: usize, kw: usize, causal: bool) -> Result<Tensor<B, 4>> {
     Ok(weighting_checked(&weighting_geometry(&v, &weights, kh, kw, causal)?, v, weights))
+}
+
+/// The transpose of the windowed sums: `out[key] += coeff[q, t] · u[q]` over every query cell `q` and window cell
+/// `t` that lands on `key` inside the key grid. It is the gradient of [`local_similar`] in its keys (`u` = queries,
+/// `coeff` = score gradients) and of [`local_weighting`] in its values (`u` = output gradient, `coeff` = weights).
+///
+/// # Shapes
+/// - `u`: `[B, C, H, W]`, `coeff`: `[B, H, W, P]`
+/// - output: `key_dims = [Bk, C, h, w]` with `Bk ∈ {B, 1}` (a shared key grid sums over the query batch)
+pub fn local_scatter<B: Backend>(u: Tensor<B, 4>, coeff: Tensor<B, 4>, key_dims: [usize; 4], kh: usize, kw: usize, causal: bool) -> Result<Tensor<B, 4>> {
+    Ok(scatter_checked(&scatter_geometry(&u, &coeff, key_dims, kh, kw, causal)?, u, coeff))
+}
+
+/// Checks `local_scatter`'s arguments.
+pub(crate) fn scatter_geometry<B: Backend>(u: &Tensor<B, 4>, coeff: &Tensor<B, 4>, key_dims: [usize; 4], kh: usize, kw: usize, causal: bool) -> Result<Geometry> {
+    let g = Geometry::new("local_scatter", u.dims(), key_dims, "key grid", Window::new(kh, kw, causal))?;
+    g.check_scores("local_scatter", "coeff", coeff.dims())?;
+    Ok(g)
 }
 
 /// Checks `local_similar`'s arguments.
@@ -98,6 +116,35 @@ pub(crate) fn weighting_checked<B: Backend>(g: &Geometry, v: Tensor<B, 4>, weigh
     out.reshape([g.batch, g.channels, g.h, g.w])
 }
 
+pub(crate) fn scatter_checked<B: Backend>(g: &Geometry, u: Tensor<B, 4>, coeff: Tensor<B, 4>) -> Tensor<B, 4> {
+    let (ah, aw) = (g.ah(), g.aw());
+    let (h, w) = (g.kh_grid, g.kw_grid);
+    let Window { kh, kw, .. } = g.window;
+    let u: Tensor<B, 6> = u.reshape([g.batch, g.channels, h, ah, w, aw]);
+    // Every window offset adds one shifted slice into a zero-padded key grid; the padding (cells outside the
+    // grid, whose scores are constants) is cut off at the end.
+    let mut padded = Tensor::<B, 4>::zeros([g.batch, g.channels, h + kh - 1, w + kw - 1], &u.device());
+    for t in 0..g.window.patch() {
+        let (i, j) = offset(&g.window, t);
+        let c_t: Tensor<B, 6> = coeff.clone().slice([0..g.batch, 0..g.h, 0..g.w, t..t + 1]).reshape([g.batch, 1, h, ah, w, aw]);
+        let add: Tensor<B, 4> = (u.clone() * c_t).sum_dim(5).sum_dim(3).reshape([g.batch, g.channels, h, w]);
+        let region = [0..g.batch, 0..g.channels, i..i + h, j..j + w];
+        padded = padded.clone().slice_assign(region.clone(), padded.slice(region) + add);
+    }
+    let (rh, rw) = (g.window.rh(), g.window.rw());
+    let out = padded.slice([0..g.batch, 0..g.channels, rh..rh + h, rw..rw + w]);
+    shared_key_sum(g, out)
+}
+
+/// Sums a per-query-batch key-grid gradient over the batch when every query batch shares one key grid.
+pub(crate) fn shared_key_sum<B: Backend>(g: &Geometry, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    if g.key_batch == 1 && g.batch > 1 {
+        x.sum_dim(0)
+    } else {
+        x
+    }
+}
+
 /// Fused local attention, reference: scores over `[extra | local window]`, ONE softmax, weighted sum of values.
 ///
 /// DSR passes the 5×5 low-res window as `extra`, ITERSR the text keys; `None` is plain local attention.
@@ -124,6 +171,17 @@ pub(crate) struct WindowOps<B: Backend> {
 
 /// [`local_attention_fused`] with the windowed parts computed by `ops`.
 pub(crate) fn fused_with<B: Backend>(ops: &WindowOps<B>, q: Tensor<B, 4>, extra: Option<ExtraKeys<B>>, local: WindowKeys<B>) -> Result<Tensor<B, 4>> {
+    Ok(fused_parts(ops, q, extra, local)?.0)
+}
+
+/// [`fused_with`] returning the attention probabilities `[B, H, W, extra + local]` as well (what a backward pass
+/// needs).
+pub(crate) fn fused_parts<B: Backend>(
+    ops: &WindowOps<B>,
+    q: Tensor<B, 4>,
+    extra: Option<ExtraKeys<B>>,
+    local: WindowKeys<B>,
+) -> Result<(Tensor<B, 4>, Tensor<B, 4>)> {
     const OP: &str = "local_attention_fused";
     let query = q.dims();
     let [batch, channels, h, w] = query;
@@ -132,7 +190,7 @@ pub(crate) fn fused_with<B: Backend>(ops: &WindowOps<B>, q: Tensor<B, 4>, extra:
     let p_local_len = g_local.window.patch();
     let Some(extra) = extra else {
         let p = softmax(s_local, 3);
-        return (ops.weighting)(&g_local, local.v, p);
+        return Ok(((ops.weighting)(&g_local, local.v, p.clone())?, p));
     };
     match extra {
         ExtraKeys::Window(cross) => {
@@ -141,27 +199,37 @@ pub(crate) fn fused_with<B: Backend>(ops: &WindowOps<B>, q: Tensor<B, 4>, extra:
             let s = (ops.similar)(&g_cross, q, cross.k)?;
             let p = softmax(Tensor::cat(vec![s, s_local], 3), 3);
             let p_cross = p.clone().slice([0..batch, 0..h, 0..w, 0..n]);
-            let p_local = p.slice([0..batch, 0..h, 0..w, n..n + p_local_len]);
-            Ok((ops.weighting)(&g_cross, cross.v, p_cross)? + (ops.weighting)(&g_local, local.v, p_local)?)
+            let p_local = p.clone().slice([0..batch, 0..h, 0..w, n..n + p_local_len]);
+            Ok(((ops.weighting)(&g_cross, cross.v, p_cross)? + (ops.weighting)(&g_local, local.v, p_local)?, p))
         }
         ExtraKeys::Dense(text) => {
             let n = text.check(OP, query)?;
-            // [B, HW, C] · [B, C, T] → [B, HW, T]
-            let q_rows = q.reshape([batch, channels, h * w]).swap_dims(1, 2);
-            let mut s = q_rows.matmul(text.k.clone().swap_dims(1, 2));
-            if let Some(bias) = text.bias {
-                s = s + bias.unsqueeze_dim(1);
-            }
-            if let Some(mask) = text.mask {
-                let mask: Tensor<B, 3> = mask.unsqueeze_dim(1);
-                s = s * mask.clone() + (mask - 1.0) * (-OUT_OF_GRID);
-            }
-            let s = s.reshape([batch, h, w, n]);
+            let s = dense_scores(q.clone(), &text).reshape([batch, h, w, n]);
             let p = softmax(Tensor::cat(vec![s, s_local], 3), 3);
             let p_text: Tensor<B, 3> = p.clone().slice([0..batch, 0..h, 0..w, 0..n]).reshape([batch, h * w, n]);
-            let p_local = p.slice([0..batch, 0..h, 0..w, n..n + p_local_len]);
+            let p_local = p.clone().slice([0..batch, 0..h, 0..w, n..n + p_local_len]);
             let ctx_text = p_text.matmul(text.v).swap_dims(1, 2).reshape([batch, channels, h, w]);
-            Ok(ctx_text + (ops.weighting)(&g_local, local.v, p_local)?)
+            Ok((ctx_text + (ops.weighting)(&g_local, local.v, p_local)?, p))
         }
     }
+}
+
+/// Queries `[B, C, H, W]` as rows `[B, H·W, C]`.
+pub(crate) fn query_rows<B: Backend>(q: Tensor<B, 4>) -> Tensor<B, 3> {
+    let [batch, channels, h, w] = q.dims();
+    q.reshape([batch, channels, h * w]).swap_dims(1, 2)
+}
+
+/// Scores `[B, H·W, T]` of every query against the dense keys, biased and masked as SAT does
+/// (`s·m − 10000·(1 − m)`).
+fn dense_scores<B: Backend>(q: Tensor<B, 4>, text: &DenseKeys<B>) -> Tensor<B, 3> {
+    let mut s = query_rows(q).matmul(text.k.clone().swap_dims(1, 2));
+    if let Some(bias) = &text.bias {
+        s = s + bias.clone().unsqueeze_dim(1);
+    }
+    if let Some(mask) = &text.mask {
+        let mask: Tensor<B, 3> = mask.clone().unsqueeze_dim(1);
+        s = s * mask.clone() + (mask - 1.0) * (-OUT_OF_GRID);
+    }
+    s
 }

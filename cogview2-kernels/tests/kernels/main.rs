@@ -3,6 +3,7 @@
 //! One test binary per crate: each binary links and monomorphises burn's backends again, so separate files
 //! would multiply the build time.
 
+mod autodiff;
 mod common;
 mod host;
 mod kernels_wgpu;
