@@ -18,7 +18,7 @@ use burn::tensor::{Tensor, TensorPrimitive};
 
 use crate::backend::LocalAttentionBackend;
 use crate::error::Result;
-use crate::geometry::{Geometry, Window};
+use crate::geometry::Window;
 use crate::keys::{DenseKeys, ExtraKeys, WindowKeys};
 use crate::reference::{self, query_rows, WindowOps};
 
@@ -151,16 +151,13 @@ pub(crate) fn local_attention_fused<B: LocalAttentionBackend, C: CheckpointStrat
     extra: Option<ExtraKeys<Ad<B, C>>>,
     local: WindowKeys<Ad<B, C>>,
 ) -> Result<Tensor<Ad<B, C>, 4>> {
-    const OP: &str = "local_attention_fused";
-    let query = q.dims();
+    // Shapes are checked by the inner forward pass below, before anything is recorded.
     let (extra_k, extra_v, kind, inner_extra) = match extra {
         Some(ExtraKeys::Window(cross)) => {
-            cross.geometry(OP, query)?;
             let inner_extra = ExtraKeys::Window(WindowKeys { k: inner(&cross.k), v: inner(&cross.v), window: cross.window });
             (cross.k, cross.v, ExtraKind::Window(cross.window), inner_extra)
         }
         Some(ExtraKeys::Dense(text)) if !text.bias.as_ref().is_some_and(tracked) && !text.mask.as_ref().is_some_and(tracked) => {
-            text.check(OP, query)?;
             let inner_extra = ExtraKeys::Dense(DenseKeys {
                 k: inner(&text.k),
                 v: inner(&text.v),
@@ -172,7 +169,7 @@ pub(crate) fn local_attention_fused<B: LocalAttentionBackend, C: CheckpointStrat
         }
         other => return reference::local_attention_fused(q, other, local),
     };
-    let g_local: Geometry = local.geometry(OP, query)?;
+    let local_window = local.window;
     let inner_local = WindowKeys { k: inner(&local.k), v: inner(&local.v), window: local.window };
     let (out, probs) = reference::fused_parts(&inner_ops::<B>(), inner(&q), Some(inner_extra), inner_local)?;
 
@@ -189,7 +186,7 @@ pub(crate) fn local_attention_fused<B: LocalAttentionBackend, C: CheckpointStrat
                 probs: raw(probs),
                 out: raw(out.clone()),
                 extra: kind,
-                local: g_local.window,
+                local: local_window,
             };
             prep.finish(state, raw(out))
         }
