@@ -88,6 +88,24 @@ impl<B: LocalAttentionBackend> Backward<B, 5> for FusedBackward {
     }
 }
 
+/// `[∂q, ∂k, ∂v]` of one windowed key set whose probabilities are `p`.
+fn window_backward<B: LocalAttentionBackend>(
+    grad: &Tensor<B, 4>,
+    q: &Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    p: Tensor<B, 4>,
+    g_dot_out: Tensor<B, 4>,
+    win: Window,
+) -> Result<[Tensor<B, 4>; 3]> {
+    let Window { kh, kw, causal } = win;
+    let ds = p.clone() * (B::local_similar(grad.clone(), v.clone(), kh, kw, causal)? - g_dot_out);
+    let dq = B::local_weighting(k.clone(), ds.clone(), kh, kw, causal)?;
+    let dk = B::local_scatter(q.clone(), ds, k.dims(), kh, kw, causal)?;
+    let dv = B::local_scatter(grad.clone(), p, v.dims(), kh, kw, causal)?;
+    Ok([dq, dk, dv])
+}
+
 /// `[∂q, ∂extra k, ∂extra v, ∂local k, ∂local v]`.
 fn fused_backward<B: LocalAttentionBackend>(grad: Tensor<B, 4>, state: FusedState<B>) -> Result<[Tensor<B, 4>; 5]> {
     let (q, local_k, local_v) = (wrap::<B, 4>(state.q), wrap::<B, 4>(state.local_k), wrap::<B, 4>(state.local_v));
@@ -101,20 +119,13 @@ fn fused_backward<B: LocalAttentionBackend>(grad: Tensor<B, 4>, state: FusedStat
     // Σ_t p_t ∂p_t = g·out, per query.
     let g_dot_out = (grad.clone() * out).sum_dim(1).permute([0, 2, 3, 1]);
 
-    let dp_local = B::local_similar(grad.clone(), local_v.clone(), local.kh, local.kw, local.causal)?;
-    let ds_local = p_local.clone() * (dp_local - g_dot_out.clone());
-    let mut dq = B::local_weighting(local_k.clone(), ds_local.clone(), local.kh, local.kw, local.causal)?;
-    let d_local_k = B::local_scatter(q.clone(), ds_local, local_k.dims(), local.kh, local.kw, local.causal)?;
-    let d_local_v = B::local_scatter(grad.clone(), p_local, local_v.dims(), local.kh, local.kw, local.causal)?;
+    let [mut dq, d_local_k, d_local_v] = window_backward(&grad, &q, local_k, local_v, p_local, g_dot_out.clone(), local)?;
 
     let (extra_k, extra_v) = (wrap::<B, 4>(state.extra_k), wrap::<B, 4>(state.extra_v));
     let (d_extra_k, d_extra_v) = match state.extra {
         ExtraKind::Window(win) => {
-            let dp = B::local_similar(grad.clone(), extra_v.clone(), win.kh, win.kw, win.causal)?;
-            let ds = p_extra.clone() * (dp - g_dot_out);
-            dq = dq + B::local_weighting(extra_k.clone(), ds.clone(), win.kh, win.kw, win.causal)?;
-            let dk = B::local_scatter(q, ds, extra_k.dims(), win.kh, win.kw, win.causal)?;
-            let dv = B::local_scatter(grad, p_extra, extra_v.dims(), win.kh, win.kw, win.causal)?;
+            let [dq_extra, dk, dv] = window_backward(&grad, &q, extra_k, extra_v, p_extra, g_dot_out, win)?;
+            dq = dq + dq_extra;
             (dk, dv)
         }
         ExtraKind::Dense(mask) => {
@@ -170,7 +181,7 @@ pub(crate) fn local_attention_fused<B: LocalAttentionBackend, C: CheckpointStrat
         other => return reference::local_attention_fused(q, other, local),
     };
     let local_window = local.window;
-    let inner_local = WindowKeys { k: inner(&local.k), v: inner(&local.v), window: local.window };
+    let inner_local = WindowKeys { k: inner(&local.k), v: inner(&local.v), window: local_window };
     let (out, probs) = reference::fused_parts(&inner_ops::<B>(), inner(&q), Some(inner_extra), inner_local)?;
 
     let [q, extra_k, extra_v, local_k, local_v] = [q, extra_k, extra_v, local.k, local.v].map(|x| x.into_primitive().tensor());
