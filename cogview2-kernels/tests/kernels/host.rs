@@ -7,7 +7,7 @@ use cogview2_fixtures::{assert_close, max_abs_diff};
 use cogview2_kernels::problems::catalogue;
 use cogview2_kernels::{local_attention, reference, similar, weighting, ExtraKeys, LocalAttentionBackend, WindowKeys};
 
-use crate::common::{values, Ops, TOL};
+use crate::common::{seeded, values, Ops, TOL};
 
 /// The backend's own implementation, through the public dispatch.
 struct Dispatch;
@@ -59,7 +59,7 @@ fn check_window<B: LocalAttentionBackend>(name: &str, q: Tensor<B, 4>, keys: &Wi
 
 #[test]
 fn host_matches_reference_on_ci_catalogue() {
-    <NdArray as Backend>::seed(&Default::default(), 11);
+    let _draws = seeded::<NdArray>(11);
     for p in catalogue().iter().filter(|p| p.ci) {
         let inputs = p.inputs::<NdArray>(&Default::default());
         let mut worst = check_window(p.name, inputs.q.clone(), &inputs.local);
@@ -73,7 +73,7 @@ fn host_matches_reference_on_ci_catalogue() {
 /// A channels-last query permuted to NCHW (a strided view) reads the same values.
 #[test]
 fn host_accepts_strided_views() {
-    <Flex as Backend>::seed(&Default::default(), 12);
+    let _draws = seeded::<Flex>(12);
     let p = catalogue().into_iter().find(|p| p.name == "fixture_dsr").expect("catalogued");
     let inputs = p.inputs::<Flex>(&Default::default());
     let [b, c, h, w] = inputs.q.dims();

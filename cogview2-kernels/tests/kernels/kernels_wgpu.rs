@@ -12,7 +12,7 @@ use cogview2_fixtures::{assert_close, max_abs_diff};
 use cogview2_kernels::cube::WgpuKernels;
 use cogview2_kernels::problems::{catalogue, Inputs, Problem};
 use cogview2_kernels::{local_attention, reference, similar, weighting, DenseKeys, ExtraKeys, WindowKeys};
-use crate::common::{values, Ops, TOL};
+use crate::common::{seeded, values, Ops, TOL};
 
 type Gpu = WgpuKernels;
 type Cpu = NdArray;
@@ -81,7 +81,7 @@ fn check_problem(p: &Problem, inputs: &Inputs<Cpu>, q_gpu: Tensor<Gpu, 4>) -> f3
 
 #[test]
 fn kernels_match_reference_on_ci_catalogue() {
-    <Cpu as Backend>::seed(&Default::default(), 6);
+    let _draws = seeded::<Cpu>(6);
     for p in catalogue().iter().filter(|p| p.ci) {
         let inputs = p.inputs::<Cpu>(&Default::default());
         let worst = check_problem(p, &inputs, to_gpu(&inputs.q));
@@ -92,7 +92,7 @@ fn kernels_match_reference_on_ci_catalogue() {
 /// The kernels read strided views: a channels-last query permuted to NCHW (no copy) gives the same result.
 #[test]
 fn kernels_accept_strided_views() {
-    <Cpu as Backend>::seed(&Default::default(), 7);
+    let _draws = seeded::<Cpu>(7);
     let p = catalogue().into_iter().find(|p| p.name == "fixture_dsr").expect("catalogued");
     let inputs = p.inputs::<Cpu>(&Default::default());
     let nhwc = values(inputs.q.clone().permute([0, 2, 3, 1]));

@@ -2,6 +2,7 @@
 //! implementation of the three operations.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use cogview2_fixtures::{assert_close, config, config_usize, max_abs_diff, tensors, Array};
@@ -12,6 +13,15 @@ pub const TOL: f32 = 1e-4;
 
 pub fn tensor<B: Backend, const D: usize>(a: &Array, device: &B::Device) -> Tensor<B, D> {
     Tensor::from_data(TensorData::new(a.f.clone(), a.shape.clone()), device)
+}
+
+/// Seeds `B`'s generator and holds a lock until the guard drops: backends draw from one process-wide generator, so a
+/// test that seeds and draws while others do would get inputs that depend on the test threads' timing.
+pub fn seeded<B: Backend>(seed: u64) -> MutexGuard<'static, ()> {
+    static DRAWS: Mutex<()> = Mutex::new(());
+    let guard = DRAWS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    B::seed(&Default::default(), seed);
+    guard
 }
 
 pub fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
