@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the default model shipped in model/ from scratch on CPU (the commands and step counts of the shipped
-# model; docs/default-model.md has the times and results). Every stage writes checkpoints under $RUNS and can be
-# continued with the stage's resume flag.
+# model; docs/default-model.md has the times and results). Every stage writes checkpoints under $RUNS; a rerun skips
+# finished stages and continues an interrupted one from its checkpoint.
 #
 #   bash training/default-model/train.sh            # writes model/ and runs/default-model/
 #   OUT=/tmp/model RUNS=/tmp/runs bash training/default-model/train.sh
@@ -14,8 +14,9 @@ VQ_AE_STEPS=${VQ_AE_STEPS:-1200}
 VQ_PHASE1_STEPS=${VQ_PHASE1_STEPS:-1400}
 VQ_STEPS=${VQ_STEPS:-3000}
 VQ_DECODER_STEPS=${VQ_DECODER_STEPS:-900}
-DSR_STEPS=${DSR_STEPS:-3500}
-ITERSR_STEPS=${ITERSR_STEPS:-4000}
+COGLM_STEPS=${COGLM_STEPS:-9600}
+DSR_STEPS=${DSR_STEPS:-10000}
+ITERSR_STEPS=${ITERSR_STEPS:-10000}
 
 cargo build --release -p cogview2-vqvae --example train_vqvae
 cargo build --release -p cogview2-train --example train
@@ -57,44 +58,50 @@ $T/train clusters --codebook "$RUNS/vqvae/checkpoint/weights.safetensors" --tens
 # 4. CogLM on 10×10-code rows of single-object scenes with the pretraining masking strategy. 30 % of the captions
 #    leave out the position, the background or both, so that prompts such as "a red circle" are known; 80 % of the
 #    scenes are on the plain background (white; black behind a white object) that such prompts get, so that an
-#    outline's codes mostly pair the object's colour with one background. Four stretches, each from the last one's
-#    weights with a fresh optimiser: 3000 steps at lr 3e-3, 5000 more at 3e-3, 2500 more at 1e-3 on 6144 scenes,
-#    then 2000 at 1e-3 on 8192 fresh ones (the first three see each scene 27 times; fresh scenes raised held-out
-#    shape). A finished stretch (its export is there) is skipped on a rerun.
+#    outline's codes mostly pair the object's colour with one background. One run from scratch over four row sets
+#    (38 912 scenes, each seen about four times: fresh scenes raised held-out shape more than repeats did).
 rows() { # seed, scenes, name
   [ -f "$RUNS/$3.safetensors" ] && return
   $T/train rows --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" --lo-grid 10 --scenes "$2" \
     --partial-captions 0.3 --object-scale 0.7,0.95 --plain-background 0.8 --seed "$1" --row-len 121 \
     --out "$RUNS/$3.safetensors" --tokens-out "$RUNS/tokens.json"
 }
-rows 1234 6144 rows
-rows 4321 8192 rows-fresh
-coglm_stretch() { # name, rows, steps, lr, warm-up, seed, then where its weights come from
-  local name=$1 data=$2 steps=$3 lr=$4 warmup=$5 seed=$6
-  shift 6
-  [ -f "$RUNS/export/$name/weights.safetensors" ] && return
-  $T/train coglm "$@" --tokens "$RUNS/tokens.json" --data "$RUNS/$data.safetensors" --steps "$steps" --batch-size 16 \
-    --lr "$lr" --warmup "$warmup" --seed "$seed" --checkpoint-every 500 --out-dir "$RUNS/$name" \
-    --export-dir "$RUNS/export/$name"
+rows 1234 6144 rows-1234
+rows 4321 8192 rows-4321
+rows 5678 12288 rows-5678
+rows 8765 12288 rows-8765
+# Steps a stage has left: all of them, or what its checkpoint's "step" leaves (an interrupted run resumes).
+left() { # checkpoint json, total steps
+  local done=0
+  if [ -f "$1" ]; then done=$(sed -n 's/^  "step": \([0-9]*\),$/\1/p' "$1"); fi
+  echo $(($2 - done))
 }
-coglm_stretch coglm-1 rows 3000 3e-3 200 1234 --config "$CFG/coglm.json"
-coglm_stretch coglm-2 rows 5000 3e-3 100 99 --init "$RUNS/export/coglm-1"
-coglm_stretch coglm-3 rows 2500 1e-3 50 7 --init "$RUNS/export/coglm-2"
-coglm_stretch coglm rows-fresh 2000 1e-3 50 13 --init "$RUNS/export/coglm-3"
+if [ ! -f "$RUNS/export/coglm/weights.safetensors" ]; then
+  start=(--config "$CFG/coglm.json")
+  if [ -f "$RUNS/coglm/trainer.json" ]; then start=(--resume "$RUNS/coglm"); fi
+  $T/train coglm "${start[@]}" --tokens "$RUNS/tokens.json" --data "$RUNS/rows-1234.safetensors" \
+    --data "$RUNS/rows-4321.safetensors" --data "$RUNS/rows-5678.safetensors" --data "$RUNS/rows-8765.safetensors" \
+    --steps "$(left "$RUNS/coglm/trainer.json" "$COGLM_STEPS")" --batch-size 16 --lr 3e-3 --warmup 200 --seed 1234 \
+    --checkpoint-every 500 --out-dir "$RUNS/coglm" --export-dir "$RUNS/export/coglm"
+fi
 
 # 5. DSR (10×10 → 30×30) and ITERSR (LoPAR re-masking on 30×30), side by side, both with their trunk initialised
-#    from the third CogLM stretch (a fresh DSR trunk learns to ignore its low-res input), on 1024 scenes drawn as
-#    the rows and encoded once (DSR writes the cache, ITERSR starts when it is there).
+#    from the CogLM (a fresh DSR trunk learns to ignore its low-res input), on 1024 scenes drawn as the rows and
+#    encoded once (DSR writes the cache, ITERSR starts when it is there).
 SR_CACHE="$RUNS/sr-scenes-1024.safetensors"
 SR_SCENES=(--scenes 1024 --max-objects 1 --object-scale 0.7,0.95 --plain-background 0.8 --scene-cache "$SR_CACHE")
-$T/train dsr --config $CFG/dsr.json --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" \
-  --init-coglm "$RUNS/export/coglm-3" "${SR_SCENES[@]}" --steps "$DSR_STEPS" --warmup 200 --checkpoint-every 500 \
-  --out-dir "$RUNS/dsr" --export-dir "$RUNS/export/dsr" &
+sr_stage() { # dsr or itersr, steps
+  [ -f "$RUNS/export/$1/weights.safetensors" ] && return
+  local start=(--config "$CFG/$1.json" --init-coglm "$RUNS/export/coglm")
+  if [ -f "$RUNS/$1/sr_trainer.json" ]; then start=(--resume "$RUNS/$1"); fi
+  $T/train "$1" "${start[@]}" --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" "${SR_SCENES[@]}" \
+    --steps "$(left "$RUNS/$1/sr_trainer.json" "$2")" --warmup 200 --checkpoint-every 500 --out-dir "$RUNS/$1" \
+    --export-dir "$RUNS/export/$1"
+}
+sr_stage dsr "$DSR_STEPS" &
 dsr=$!
 until [ -f "$SR_CACHE" ]; do kill -0 $dsr 2>/dev/null || { wait $dsr; exit 1; }; sleep 10; done
-$T/train itersr --config $CFG/itersr.json --tokenizer "$OUT/ice_text.model" --vqvae "$OUT/vqvae" \
-  --init-coglm "$RUNS/export/coglm-3" "${SR_SCENES[@]}" --steps "$ITERSR_STEPS" --warmup 200 --checkpoint-every 500 \
-  --out-dir "$RUNS/itersr" --export-dir "$RUNS/export/itersr"
+sr_stage itersr "$ITERSR_STEPS"
 wait $dsr
 
 # 6. Ship f16 copies of the transformer weights.
