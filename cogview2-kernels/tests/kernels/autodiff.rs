@@ -11,7 +11,7 @@ use crate::common::{seeded, values};
 
 /// Gradients are sums over many products: the bound is relative to the largest reference gradient. The own backward
 /// lands within ~1e-6 of Flex's autodiff of the reference; NdArray's autodiff of the reference is further off
-/// (2e-5 – 1.2e-4 on the cross-window problems), so the reference side is always Flex.
+/// (2e-5 – 1.2e-4 on `edge_cross_ratio_2x3` over 40 seeds and on CI), so the reference side is always Flex.
 const REL_TOL: f32 = 1e-5;
 
 fn leaf<A: AutodiffBackend, const D: usize>(x: &Tensor<NdArray, D>) -> Tensor<A, D> {
