@@ -7,7 +7,7 @@
 
 
 use burn::backend::NdArray;
-use burn::tensor::{activation::softmax, backend::Backend, Tensor, TensorData};
+use burn::tensor::{activation::softmax, Tensor, TensorData};
 use cogview2_fixtures::{assert_close, max_abs_diff};
 use cogview2_kernels::cube::WgpuKernels;
 use cogview2_kernels::problems::{catalogue, Inputs, Problem};
